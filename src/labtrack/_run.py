@@ -1,0 +1,205 @@
+"""Run: a RunWriter with a lifecycle, and the one explicit "current run".
+
+Every way a process can end sets the run's status:
+
+* ``with start_run(...)``: ``completed``; an exception -> ``failed``; Ctrl-C -> ``killed``.
+* no ``with`` and no ``finish()``: at interpreter exit -> ``completed``, or ``failed`` when the
+  program died of an uncaught exception (seen through ``sys.excepthook``), ``killed`` on Ctrl-C.
+* SIGTERM: the handler marks the process's runs ``killed`` and ends the program the way the
+  signal would have (or chains to the handler that was installed before).
+* SIGKILL cannot be caught: the run stays ``running`` in its metadata and readers report it
+  ``crashed`` because its pid is gone; every point persisted before the kill is readable.
+
+Hooks are installed on the first ``start_run``, not at import, and chain to what was there.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from ._env import default_store_dir
+from .store import RunWriter
+from .store._values import check_tag
+
+_current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("labtrack_run", default=None)
+
+
+class Run(RunWriter):
+    """A run being recorded. Make one with :func:`start_run`.
+
+    >>> with labtrack.start_run("demo", config={"lr": 0.1}) as run:   # doctest: +SKIP
+    ...     for step in range(100):
+    ...         run.log({"loss": 1 / (step + 1)}, step=step)
+    """
+
+    _exit_status: str | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._meta["config"])
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish("completed")
+        elif issubclass(exc_type, KeyboardInterrupt) or _hooks.terminating:
+            self.finish("killed")
+        else:
+            self.finish("failed")
+
+    def finish(self, status: str = "completed") -> None:
+        """Persist everything and record the final ``status`` (completed, failed or killed)."""
+        super().finish(status)
+        _hooks.forget(self)
+        if _current.get() is self:
+            _current.set(None)
+
+
+def start_run(
+    experiment: str,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    dir: str | Path | None = None,
+    tags: Sequence[str] | Mapping[str, str] | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    flush_interval: float = 0.1,
+    capture_exit: bool = True,
+    **writer_options: Any,
+) -> Run:
+    """Start recording a run and make it the current run.
+
+    Args:
+        experiment: groups runs; also the folder the run is made in.
+        name: a readable name (default: the run's id).
+        config: nested configuration; values that cannot be stored raise ``ConfigError``
+            naming the key path.
+        dir: the store directory (default ``$LABTRACK_DIR`` or ``./out``); the run's own
+            directory is ``<dir>/<experiment>/<name>-<id>``.
+        tags: names (``["baseline"]``) or name/value pairs.
+        run_dir: record into exactly this directory instead (resumed if it already holds a
+            run whose writer is gone; refused while that writer lives).
+        flush_interval: seconds between background persists.
+        capture_exit: set the status on interpreter exit, uncaught exceptions and SIGTERM.
+        writer_options: ``max_pending``, ``backpressure`` ("block" or "drop"),
+            ``max_block_seconds``.
+    """
+    check_tag(experiment, "experiment")
+    if name is not None:
+        check_tag(name, "name")
+    if run_dir is None:
+        if any(sep in experiment for sep in ("/", "\\")) or experiment in (".", ".."):
+            raise ValueError(f"experiment {experiment!r} must not contain path separators")
+        store = Path(dir) if dir is not None else default_store_dir()
+        suffix = uuid.uuid4().hex[:8]
+        folder = f"{_slug(name)}-{suffix}" if name else suffix
+        run_dir = store / experiment / folder
+    run = Run(
+        run_dir,
+        experiment=experiment,
+        name=name,
+        config=config,
+        tags=tags,
+        flush_interval=flush_interval,
+        **writer_options,
+    )
+    if capture_exit:
+        _hooks.track(run)
+    _current.set(run)
+    return run
+
+
+def current_run() -> Run | None:
+    """The run most recently started in this context and not yet finished, or None."""
+    return _current.get()
+
+
+def _slug(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name).strip(".")
+    return cleaned[:80] or "run"
+
+
+class _ExitHooks:
+    """Process-wide exit handling for the runs this process writes (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[int, Run] = {}
+        self.installed = False
+        self.terminating = False
+        self.failure: str | None = None
+        self._lock = threading.Lock()
+        self._previous_excepthook = sys.excepthook
+        self._previous_sigterm: Any = None
+
+    def track(self, run: Run) -> None:
+        with self._lock:
+            self.runs[id(run)] = run
+            if not self.installed:
+                self._install()
+
+    def forget(self, run: Run) -> None:
+        self.runs.pop(id(run), None)
+
+    def _install(self) -> None:
+        self.installed = True
+        atexit.register(self._at_exit)
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGTERM)
+            if previous in (signal.SIG_DFL, None) or callable(previous):
+                self._previous_sigterm = previous
+                signal.signal(signal.SIGTERM, self._on_sigterm)
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # A forked child does not own its parent's runs: it must never finish them.
+        self.runs = {}
+        self.terminating = False
+        self.failure = None
+
+    def _excepthook(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        self.failure = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        self._previous_excepthook(exc_type, exc, tb)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous_sigterm
+        if callable(previous):
+            previous(signum, frame)  # the program's own handler decides what SIGTERM means
+            return
+        self.terminating = True
+        self.failure = "killed"
+        # Unwind like the default action would end the process, so ``with`` blocks and atexit
+        # finish the runs (their files stay consistent: nothing is written from the handler).
+        raise SystemExit(128 + signum)
+
+    def _at_exit(self) -> None:
+        status = self.failure or "completed"
+        for run in list(self.runs.values()):
+            if run._pid_owner == os.getpid():
+                try:
+                    run.finish(status)
+                except Exception:  # pragma: no cover - nothing more can be done at exit
+                    pass
+
+
+_hooks = _ExitHooks()

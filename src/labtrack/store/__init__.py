@@ -1,0 +1,31 @@
+"""The store: where run data lives, how it is written, and how it is read.
+
+Owns the run-directory format (``.labtrack/meta.json`` + the append-only ``data.ltr``), the one
+writer of a run (:class:`RunWriter`), the reader (:class:`RunView`), and :class:`Store`, the
+query API over a folder of runs with its rebuildable catalog.
+
+May import: the standard library, numpy, and ``labtrack.errors`` / ``labtrack._env`` (leaf
+modules). Nothing else of ours: every other package depends on this one, never the reverse.
+"""
+
+from __future__ import annotations
+
+from ._meta import STATUSES, is_run_dir
+from ._reader import ArtifactEntry, MediaEntry, RunView, Scalars, TextEntry, open_run
+from ._store import Store, find_run_dirs
+from ._writer import ARTIFACT_KINDS, RunWriter
+
+__all__ = [
+    "ARTIFACT_KINDS",
+    "STATUSES",
+    "ArtifactEntry",
+    "MediaEntry",
+    "RunView",
+    "RunWriter",
+    "Scalars",
+    "Store",
+    "TextEntry",
+    "find_run_dirs",
+    "is_run_dir",
+    "open_run",
+]

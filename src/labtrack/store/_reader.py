@@ -1,0 +1,366 @@
+"""RunView: read one run directory, also while it is being written.
+
+Reading is incremental: each call first reads whatever the data file gained since the last call
+(a ``stat`` when nothing changed), so a reader sees new points without reopening anything. A torn
+last record (a writer killed mid-write, or one still writing) is skipped quietly and read again
+next time; corruption in the middle of the file stops reading there and is reported in
+:attr:`RunView.problems`, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from ..errors import StoreError, UnreadableRunError
+from . import _records as rec
+from ._meta import DATA_FILE, META_DIR, effective_status, read_meta
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Scalars(NamedTuple):
+    """One tag's series: ``steps, values, wall_times = view.scalars("loss")``."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+
+
+class TextEntry(NamedTuple):
+    step: int
+    wall_time: float
+    text: str
+
+
+@dataclass(frozen=True)
+class MediaEntry:
+    """A logged figure or image. Paths are absolute; ``png`` is None where no PNG exists."""
+
+    kind: str
+    tag: str
+    step: int
+    wall_time: float
+    path: Path  # the main file: the pickle for figures, the image for images
+    png: Path | None = None
+    plotly: Path | None = None
+    interactive: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    name: str
+    kind: str
+    path: Path
+    size: int
+    sha256: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    step: int | None = None
+    wall_time: float | None = None
+
+
+@dataclass
+class _TagSeries:
+    payload_ids: list[int] = field(default_factory=list)  # scalar payloads holding this tag
+    decoded: int = 0  # how many of payload_ids are in ``parts``
+    parts: list[Scalars] = field(default_factory=list)
+
+
+class RunView:
+    """A read-only view of one run directory; cheap to create, reads lazily."""
+
+    def __init__(self, run_dir: str | Path, meta: dict[str, Any] | None = None) -> None:
+        self.dir = Path(run_dir)
+        self.error: str | None = None
+        self.problems: list[str] = []
+        self._meta: dict[str, Any] = {}
+        if meta is None:
+            try:
+                meta = read_meta(self.dir)
+            except UnreadableRunError as exc:
+                self.error = str(exc)
+                meta = {}
+        self._meta = meta
+        self._offset = 0
+        self._tag_ids: dict[str, int] = {}
+        self._payloads: list[memoryview] = []
+        self._series: dict[int, _TagSeries] = {}
+        self._text: dict[str, list[TextEntry]] = {}
+        self._media: dict[tuple[str, str], list[MediaEntry]] = {}
+        self._artifacts: list[ArtifactEntry] = []
+
+    # ------------------------------------------------------------------ metadata
+
+    @property
+    def id(self) -> str:
+        return str(self._meta.get("id", self.dir.name))
+
+    @property
+    def name(self) -> str:
+        return str(self._meta.get("name", self.dir.name))
+
+    @property
+    def experiment(self) -> str:
+        return str(self._meta.get("experiment", ""))
+
+    @property
+    def status(self) -> str:
+        """``running``, ``completed``, ``failed``, ``killed``, ``crashed`` or ``unreadable``."""
+        return "unreadable" if self.error else effective_status(self._meta)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._meta.get("config", {}))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._meta.get("params", {}))
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._meta.get("tags", {}))
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Per scalar tag: ``last``, ``min``, ``max``, ``count`` and last ``step``."""
+        return {k: dict(v) for k, v in self._meta.get("metrics", {}).items()}
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The last value of every scalar tag, overridden by what the run set in its summary."""
+        out: dict[str, Any] = {tag: m["last"] for tag, m in self._meta.get("metrics", {}).items()}
+        out.update(self._meta.get("summary", {}))
+        return out
+
+    @property
+    def start_time(self) -> float | None:
+        return self._meta.get("start_time")
+
+    @property
+    def end_time(self) -> float | None:
+        return self._meta.get("end_time")
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (to the last heartbeat for runs without an end)."""
+        start = self.start_time
+        end = self.end_time or self._meta.get("heartbeat")
+        return None if start is None or end is None else max(0.0, float(end) - float(start))
+
+    @property
+    def host(self) -> str | None:
+        return self._meta.get("host")
+
+    @property
+    def pid(self) -> int | None:
+        return self._meta.get("pid")
+
+    @property
+    def git(self) -> dict[str, Any] | None:
+        return self._meta.get("git")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The raw metadata document (a copy)."""
+        return json.loads(json.dumps(self._meta))
+
+    def __repr__(self) -> str:
+        return f"<RunView {self.experiment}/{self.name} id={self.id} status={self.status}>"
+
+    # ------------------------------------------------------------------ data
+
+    def refresh(self) -> RunView:
+        """Re-read the metadata and any new data; returns ``self``."""
+        try:
+            self._meta = read_meta(self.dir)
+            self.error = None
+        except UnreadableRunError as exc:
+            self.error = str(exc)
+        self._read_new()
+        return self
+
+    def _require_readable(self) -> None:
+        if self.error:
+            raise UnreadableRunError(self.error)
+
+    def _read_new(self) -> None:
+        path = self.dir / META_DIR / DATA_FILE
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            return
+        if size <= self._offset:
+            return
+        with open(path, "rb") as fh:
+            fh.seek(self._offset)
+            data = fh.read(size - self._offset)
+        walked = rec.walk(data)
+        for record in walked.records:
+            self._take(record)
+        self._offset += walked.end
+        problem = walked.problem
+        # An incomplete last record is a torn tail (or a write in progress): read it next time.
+        if problem and ("checksum" in problem or "marker" in problem):
+            note = (f"{path}: {problem.replace(' at byte ', ' at offset ')} "
+                    f"(file offset {self._offset}); {len(data) - walked.end} byte(s) after it not read")
+            if note not in self.problems:
+                self.problems.append(note)
+
+    def _take(self, record: rec.RawRecord) -> None:
+        kind = record.kind
+        if kind == rec.KIND_SCALARS:
+            index = len(self._payloads)
+            self._payloads.append(record.payload)
+            for tag_id in rec.scalar_tag_ids(record.payload):
+                self._series.setdefault(tag_id, _TagSeries()).payload_ids.append(index)
+        elif kind == rec.KIND_TAGS:
+            for tag_id, tag in json.loads(bytes(record.payload)):
+                self._tag_ids[tag] = tag_id
+        elif kind == rec.KIND_TEXT:
+            for tag, step, wall, text in json.loads(bytes(record.payload)):
+                self._text.setdefault(tag, []).append(TextEntry(int(step), float(wall), text))
+        elif kind == rec.KIND_MEDIA:
+            item = json.loads(bytes(record.payload))
+            self._media.setdefault((item["kind"], item["tag"]), []).append(self._media_entry(item))
+        elif kind == rec.KIND_ARTIFACT:
+            item = json.loads(bytes(record.payload))
+            self._artifacts.append(
+                ArtifactEntry(
+                    name=item["name"], kind=item["kind"], path=self.dir / item["path"],
+                    size=int(item["size"]), sha256=item.get("sha256"),
+                    metadata=item.get("metadata") or {}, step=item.get("step"),
+                    wall_time=item.get("wall"),
+                )
+            )
+
+    def _media_entry(self, item: Mapping[str, Any]) -> MediaEntry:
+        def path(key: str) -> Path | None:
+            value = item.get(key)
+            return self.dir / value if value else None
+
+        main = path("pickle") if item["kind"] == "figure" else path("path")
+        return MediaEntry(
+            kind=item["kind"], tag=item["tag"], step=int(item["step"]),
+            wall_time=float(item["wall"]), path=main or self.dir, png=path("png") or (
+                main if item["kind"] == "image" else None),
+            plotly=path("plotly"), interactive=bool(item.get("interactive", False)),
+        )
+
+    @property
+    def scalar_tags(self) -> list[str]:
+        self._read_new()
+        return [t for t, i in sorted(self._tag_ids.items(), key=lambda kv: kv[1]) if i in self._series]
+
+    def scalars(self, tag: str) -> Scalars:
+        """The whole series of ``tag`` as numpy arrays, in logging order."""
+        self._read_new()
+        tag_id = self._tag_ids.get(tag)
+        if tag_id is None or tag_id not in self._series:
+            raise KeyError(f"run {self.id} has no scalar tag {tag!r}; it has {self.scalar_tags}")
+        series = self._series[tag_id]
+        for index in series.payload_ids[series.decoded :]:
+            for block in rec.decode_scalars(self._payloads[index], wanted=tag_id):
+                series.parts.append(Scalars(block.steps, block.values, block.wall_times))
+        series.decoded = len(series.payload_ids)
+        if len(series.parts) > 1:
+            merged = Scalars(*(np.concatenate(cols) for cols in zip(*series.parts, strict=True)))
+            series.parts = [merged]
+        if not series.parts:
+            empty = np.empty(0)
+            return Scalars(empty.astype(np.int64), empty, empty)
+        return series.parts[0]
+
+    @property
+    def text_tags(self) -> list[str]:
+        self._read_new()
+        return list(self._text)
+
+    def text(self, tag: str) -> list[TextEntry]:
+        self._read_new()
+        if tag not in self._text:
+            raise KeyError(f"run {self.id} has no text tag {tag!r}; it has {list(self._text)}")
+        return list(self._text[tag])
+
+    def _media_tags(self, kind: str) -> list[str]:
+        self._read_new()
+        return [tag for k, tag in self._media if k == kind]
+
+    def _media_of(self, kind: str, tag: str) -> list[MediaEntry]:
+        self._read_new()
+        entries = self._media.get((kind, tag))
+        if entries is None:
+            raise KeyError(f"run {self.id} has no {kind} tag {tag!r}; it has {self._media_tags(kind)}")
+        return list(entries)
+
+    @property
+    def figure_tags(self) -> list[str]:
+        return self._media_tags("figure")
+
+    def figures(self, tag: str) -> list[MediaEntry]:
+        return self._media_of("figure", tag)
+
+    def load_figure(self, tag: str, step: int | None = None) -> Any:
+        """Unpickle the figure logged for ``tag`` at ``step`` (the last one when None)."""
+        import cloudpickle
+
+        entries = self.figures(tag)
+        if step is None:
+            entry = entries[-1]
+        else:
+            matches = [e for e in entries if e.step == step]
+            if not matches:
+                raise KeyError(
+                    f"run {self.id} has no figure {tag!r} at step {step}; "
+                    f"steps: {[e.step for e in entries]}"
+                )
+            entry = matches[-1]
+        with open(entry.path, "rb") as fh:
+            return cloudpickle.load(fh)
+
+    @property
+    def image_tags(self) -> list[str]:
+        return self._media_tags("image")
+
+    def images(self, tag: str) -> list[MediaEntry]:
+        return self._media_of("image", tag)
+
+    def artifacts(self) -> list[ArtifactEntry]:
+        self._read_new()
+        return list(self._artifacts)
+
+    def iter_scalars(self) -> Iterator[tuple[str, Scalars]]:
+        for tag in self.scalar_tags:
+            yield tag, self.scalars(tag)
+
+    def to_pandas(self, tags: list[str] | None = None) -> pd.DataFrame:
+        """All (or the given) scalar tags in long format: tag, step, value, wall_time."""
+        from ..errors import require
+
+        pd = require("pandas", "data", "RunView.to_pandas()")
+        frames = []
+        for tag in tags if tags is not None else self.scalar_tags:
+            series = self.scalars(tag)
+            frames.append(
+                pd.DataFrame(  # type: ignore[attr-defined]
+                    {"tag": tag, "step": series.steps, "value": series.values,
+                     "wall_time": series.wall_times}
+                )
+            )
+        if not frames:
+            return pd.DataFrame(columns=["tag", "step", "value", "wall_time"])  # type: ignore[attr-defined, no-any-return]
+        return pd.concat(frames, ignore_index=True)  # type: ignore[attr-defined, no-any-return]
+
+
+def open_run(path: str | Path) -> RunView:
+    """A :class:`RunView` of the run directory ``path`` (StoreError if it is not a run)."""
+    run_dir = Path(path)
+    if not (run_dir / META_DIR).is_dir():
+        raise StoreError(f"{run_dir} is not a labtrack run directory (no {META_DIR}/ inside)")
+    return RunView(run_dir)
