@@ -1,0 +1,95 @@
+"""The sweep's progress display: done / cached / failed / running counts and an ETA (rich).
+
+With output capture off (``-s``) there is no bar; one line per finished config is printed
+instead, so it does not fight with the configs' own live output.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+
+class SweepProgress:
+    """Counts of a sweep, shown live on stderr while the sweep runs."""
+
+    def __init__(self, total: int, cached: int, *, bar: bool, title: str) -> None:
+        self.total = total
+        self.cached = cached
+        self.done = 0
+        self.failed = 0
+        self.running = 0
+        self._bar = bar
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._task: Any = None
+        self._title = title
+
+    def __enter__(self) -> SweepProgress:
+        if self._bar:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(
+                    "[green]{task.fields[done]} done[/] · [cyan]{task.fields[cached]} cached[/]"
+                    " · [red]{task.fields[failed]} failed[/] · "
+                    "[yellow]{task.fields[running]} running[/]"
+                ),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                self._title, total=self.total, completed=self.cached, **self._fields()
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._update()
+            self._progress.stop()
+
+    def _fields(self) -> dict[str, int]:
+        return {
+            "done": self.done,
+            "cached": self.cached,
+            "failed": self.failed,
+            "running": self.running,
+        }
+
+    def _update(self, advance: int = 0) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=advance, **self._fields())
+
+    def started(self, name: str) -> None:
+        with self._lock:
+            self.running += 1
+            self._update()
+
+    def finished(self, name: str, ok: bool, message: str = "") -> None:
+        with self._lock:
+            self.running -= 1
+            if ok:
+                self.done += 1
+            else:
+                self.failed += 1
+            self._update(advance=1)
+            if self._progress is None:
+                state = "done" if ok else f"FAILED {message}"
+                n = self.cached + self.done + self.failed
+                print(f"[labtrack {n}/{self.total}] {name}: {state}", file=sys.stderr, flush=True)

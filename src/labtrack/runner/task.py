@@ -1,0 +1,203 @@
+"""``ConfigTask``: what every executor calls once per config, in whatever process runs it.
+
+It opens the config's run directory as a labtrack run (current while the function runs),
+captures output into ``stdout.log`` / ``stderr.log`` (also logged as text), calls the function,
+writes ``result.pkl`` whole, and finishes the run as completed, failed or killed. A task
+pickles (cloudpickle), so subprocess, fork and Ray workers run the same code.
+
+Records: ``{"name", "config", **outputs}`` (a non-dict output goes under ``result``), or for a
+failure ``{"__error__": True, "name", "config", "type", "message", "traceback"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labtrack.errors import SerializationError
+from labtrack.runner import cache
+from labtrack.runner.config import Config
+
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+_MAX_LOGGED_TEXT = 1_000_000  # characters of captured output logged as text (the files keep all)
+
+
+@dataclass
+class ConfigTask:
+    """Run one config of an experiment; ``task(config) -> record``."""
+
+    fn: Callable[[Config], Any]
+    experiment: str
+    capture: bool = True
+    registry: dict[str, type] = field(default_factory=dict)
+    driver_pid: int = field(default_factory=os.getpid)
+
+    def __call__(self, config: Config, *, capture_exit: bool | None = None) -> dict[str, Any]:
+        from labtrack.runner.registry import install
+
+        install(self.registry)
+        config = config if isinstance(config, Config) else Config(config)
+        out = Path(config["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        run = open_run(self.experiment, config, capture_exit=capture_exit)
+        status = "failed"
+        try:
+            with _captured(out, self.capture, fd_level=os.getpid() != self.driver_pid):
+                try:
+                    outputs = self.fn(config)
+                    record = success_record(config, outputs)
+                    status = "completed"
+                except KeyboardInterrupt:
+                    status = "killed"
+                    raise
+                except BaseException as exc:
+                    record = error_record(config, exc)
+            try:
+                cache.write_result(out / cache.RESULT_FILE, record)
+            except SerializationError as exc:
+                record = error_record(config, exc)
+                status = "failed"
+                cache.write_result(out / cache.RESULT_FILE, record)
+            return record
+        finally:
+            close_run(run, status, out if self.capture else None)
+
+
+def success_record(config: Config, outputs: Any) -> dict[str, Any]:
+    record: dict[str, Any] = dict(outputs) if isinstance(outputs, Mapping) else {"result": outputs}
+    record["name"] = config.get("name")
+    record["config"] = config
+    return record
+
+
+def error_record(
+    config: Mapping[str, Any], exc: BaseException | None = None, **fields: Any
+) -> dict[str, Any]:
+    """An error record from an exception, or from explicit ``type``/``message`` fields."""
+    record: dict[str, Any] = {"__error__": True, "name": config.get("name"), "config": config}
+    if exc is not None:
+        record["type"] = type(exc).__name__
+        record["message"] = str(exc)
+        record["traceback"] = "".join(traceback.format_exception(exc))
+    record.update(fields)
+    record.setdefault("traceback", "")
+    return record
+
+
+def open_run(
+    experiment: str, config: Mapping[str, Any], *, capture_exit: bool | None = None
+) -> Any:
+    """Open (or resume) the config's run directory as a labtrack run; None if that fails.
+
+    Recording must never stop the experiment itself: a failure here is reported on stderr
+    and the function runs without a run.
+    """
+    from labtrack import _run
+
+    body = {k: v for k, v in Config(config).to_dict().items() if k != "out"}
+    try:
+        return _run.start_run(
+            experiment=experiment,
+            name=str(config.get("name") or "config"),
+            config=body,
+            run_dir=config["out"],
+            capture_exit=(
+                threading.current_thread() is threading.main_thread()
+                if capture_exit is None
+                else capture_exit
+            ),
+        )
+    except Exception as exc:
+        print(
+            f"labtrack: cannot record run {config['out']}: {type(exc).__name__}: {exc}",
+            file=sys.__stderr__,
+        )
+        return None
+
+
+def close_run(run: Any, status: str, captured_dir: Path | None) -> None:
+    """Log captured output as text and finish ``run`` with ``status``; never raises."""
+    if run is None:
+        return
+    try:
+        if captured_dir is not None:
+            log_captured(run, captured_dir)
+        run.finish(status=status)
+    except Exception as exc:
+        print(f"labtrack: cannot finish run {run.dir}: {exc}", file=sys.__stderr__)
+
+
+def log_captured(run: Any, directory: Path) -> None:
+    for tag, file in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
+        try:
+            text = (directory / file).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        if text:
+            run.log_text(tag, text[-_MAX_LOGGED_TEXT:])
+
+
+@contextlib.contextmanager
+def _captured(directory: Path, capture: bool, fd_level: bool) -> Iterator[None]:
+    """Send output to ``stdout.log``/``stderr.log`` in ``directory`` (appending).
+
+    In a worker process the file descriptors themselves are redirected (and restored after),
+    so output of C extensions and child processes is kept too; in the driver's own process
+    only ``sys.stdout``/``sys.stderr`` are, so the progress display is untouched.
+    """
+    if not capture:
+        yield
+        return
+    out_path, err_path = directory / STDOUT_FILE, directory / STDERR_FILE
+    if not fd_level:
+        with (
+            open(out_path, "a", encoding="utf-8") as fo,
+            open(err_path, "a", encoding="utf-8") as fe,
+            contextlib.redirect_stdout(fo),
+            contextlib.redirect_stderr(fe),
+        ):
+            yield
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(out_path, "ab") as out_file, open(err_path, "ab") as err_file:
+        os.dup2(out_file.fileno(), 1)
+        os.dup2(err_file.fileno(), 2)
+        try:
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def finish_unfinished(
+    experiment: str, config: Mapping[str, Any], status: str, record: Mapping[str, Any] | None
+) -> None:
+    """Close the run of a worker that died (crash or kill) and keep its error record.
+
+    The worker could not finish its run, so its metadata still says ``running``; the driver
+    resumes it (the owner process is gone), logs what the worker printed, and sets ``status``.
+    """
+    out = Path(config["out"])
+    if record is not None:
+        cache.write_result(out / cache.RESULT_FILE, record)
+    run = open_run(experiment, config)
+    if run is not None and record is not None:
+        with contextlib.suppress(Exception):
+            run.log_text("error", f"{record.get('type')}: {record.get('message')}")
+    close_run(run, status, out)
