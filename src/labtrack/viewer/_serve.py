@@ -1,0 +1,99 @@
+"""Starting the viewer: argument parsing, the safety checks on ``--host``, uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import warnings
+from pathlib import Path
+
+from .auth import is_loopback
+
+DEFAULT_PORT = 8765
+
+
+def run(
+    dir: str | Path | None = None,
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+) -> None:
+    """Serve the viewer over ``dir`` until interrupted (Ctrl-C). Opens no browser.
+
+    Args:
+        dir: directory to view (runs found recursively); default ``$LABTRACK_DIR`` or ``./out``.
+        port: TCP port; 0 picks a free one.
+        host: interface to bind. Anything but loopback warns, and requires a token: ``token``,
+            else ``$LABTRACK_TOKEN``, else a random one printed with the address.
+        token: access token required on every request (also honoured on loopback).
+    """
+    from labtrack._env import LABTRACK_TOKEN, default_store_dir
+    from labtrack.errors import require
+
+    require("starlette", "viewer", "The labtrack viewer")
+    uvicorn = require("uvicorn", "viewer", "The labtrack viewer")
+    from .app import create_app
+
+    root = Path(dir) if dir is not None else default_store_dir()
+    token = token or os.environ.get(LABTRACK_TOKEN) or None
+    loopback = is_loopback(host)
+    if not loopback:
+        warnings.warn(
+            f"the labtrack viewer is listening on {host}, reachable from other machines; "
+            "every request needs the access token",
+            UserWarning,
+            stacklevel=2,
+        )
+        if token is None:
+            token = secrets.token_urlsafe(24)
+    app = create_app(root, token=token, loopback_only=loopback)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
+    server = uvicorn.Server(config)  # type: ignore[attr-defined]
+
+    original_startup = server.startup
+
+    async def startup(sockets: object = None) -> None:
+        await original_startup(sockets=sockets)  # type: ignore[arg-type]
+        bound = port
+        for s in server.servers:
+            for sock in s.sockets:
+                bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        query = f"/?token={token}" if token else "/"
+        print(f"labtrack viewer on http://{shown}:{bound}{query}  (directory {root.resolve()})")
+        sys.stdout.flush()
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``labtrack ui`` / ``python -m labtrack.viewer``: parse ``argv`` and serve."""
+    parser = argparse.ArgumentParser(
+        prog="labtrack ui", description="Serve the labtrack web viewer over a directory of runs."
+    )
+    parser.add_argument(
+        "dir", nargs="?", metavar="DIR", help="directory of runs (default $LABTRACK_DIR or ./out)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 = any free)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="access token required on every request (default $LABTRACK_TOKEN)",
+    )
+    args = parser.parse_args(argv)
+    if args.dir is not None and not Path(args.dir).is_dir():
+        parser.error(f"DIR {args.dir!r} does not exist or is not a directory")
+    try:
+        run(args.dir, port=args.port, host=args.host, token=args.token)
+    except KeyboardInterrupt:
+        pass
+    return 0

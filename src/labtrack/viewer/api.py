@@ -1,0 +1,382 @@
+"""The JSON and file routes of the viewer. Handlers are sync: Starlette runs them in threads.
+
+All data comes from :class:`~labtrack.viewer.state.ViewerState` (which reads through
+``labtrack.store``); all file bytes go through :func:`~labtrack.viewer.files.resolve_inside`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from .downsample import ascending, m4_indices
+from .files import PathRefused, relative_to_root, resolve_inside
+from .state import Series, ViewerState, _safe
+
+MAX_BUCKETS = 4000
+X_MODES = ("step", "wall", "relative")
+
+
+class BadRequest(Exception):
+    """A request parameter is missing or invalid; becomes a 400 naming the parameter."""
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        import orjson  # optional: 5-10x faster on large series payloads
+    except ImportError:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    return bytes(orjson.dumps(obj))
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(
+        _dumps(obj),
+        status_code=status,
+        media_type="application/json",
+        headers={"cache-control": "no-store"},
+    )
+
+
+def _state(request: Request) -> ViewerState:
+    state: ViewerState = request.app.state.viewer
+    return state
+
+
+def _param(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        raise BadRequest(f"missing query parameter {name!r}")
+    return value
+
+
+def _int(request: Request, name: str, default: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise BadRequest(f"missing query parameter {name!r}")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+
+
+def _float(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"query parameter {name!r} must be finite, got {raw!r}")
+    return value
+
+
+def _handles(request: Request) -> list[int]:
+    raw = _param(request, "runs")
+    try:
+        handles = [int(h) for h in raw.split(",") if h]
+    except ValueError:
+        raise BadRequest(
+            f"query parameter 'runs' must be comma-separated integers: {raw!r}"
+        ) from None
+    state = _state(request)
+    for h in handles:
+        try:
+            state.entry(h)
+        except KeyError:
+            raise BadRequest(f"unknown run handle {h}") from None
+    return handles
+
+
+def _x_mode(request: Request) -> str:
+    mode = request.query_params.get("x", "step")
+    if mode not in X_MODES:
+        raise BadRequest(f"query parameter 'x' must be one of {', '.join(X_MODES)}, got {mode!r}")
+    return mode
+
+
+def x_values(series: Series, mode: str) -> np.ndarray:
+    if mode == "step":
+        return series.steps.astype(np.float64)
+    if mode == "wall":
+        return series.wall_times
+    start = series.wall_times[0] if len(series.wall_times) else 0.0
+    return series.wall_times - start
+
+
+# -- routes -----------------------------------------------------------------------------------
+def info(request: Request) -> Response:
+    state = _state(request)
+    return json_response(
+        {"root": str(state.root), "refresh_ms": int(state.refresh_interval * 1000)}
+    )
+
+
+def runs(request: Request) -> Response:
+    rows, version = _state(request).runs()
+    if request.query_params.get("since") == version:
+        return json_response({"version": version, "unchanged": True})
+    return json_response({"version": version, "runs": rows})
+
+
+def tags(request: Request) -> Response:
+    """Tags of each kind over the given runs: ``{"scalars": {tag: [handles]}, ...}``."""
+    state = _state(request)
+    kinds: dict[str, dict[str, list[int]]] = {
+        "scalars": {},
+        "text": {},
+        "figures": {},
+        "images": {},
+    }
+    attrs = {
+        "scalars": "scalar_tags",
+        "text": "text_tags",
+        "figures": "figure_tags",
+        "images": "image_tags",
+    }
+    errors: dict[int, str] = {}
+    for h in _handles(request):
+        try:
+            view = state.fresh_view(h)
+            for kind, attr in attrs.items():
+                for tag in getattr(view, attr):
+                    kinds[kind].setdefault(tag, []).append(h)
+        except Exception as exc:  # one unreadable run must not hide the others
+            errors[h] = f"{type(exc).__name__}: {exc}"
+    out: dict[str, Any] = {k: dict(sorted(v.items())) for k, v in kinds.items()}
+    out["errors"] = errors
+    return json_response(out)
+
+
+def scalars(request: Request) -> Response:
+    """Downsampled series of one tag for several runs (M4 per pixel column, extremes kept)."""
+    state = _state(request)
+    tag = _param(request, "tag")
+    handles = _handles(request)
+    buckets = min(max(_int(request, "width", 800), 1), MAX_BUCKETS)
+    mode = _x_mode(request)
+    lo, hi = _float(request, "xmin"), _float(request, "xmax")
+    out = []
+    for h in handles:
+        try:
+            series = state.series(h, tag)
+        except Exception as exc:
+            out.append({"run": h, "error": f"{type(exc).__name__}: {exc}", "total": 0, "shown": 0})
+            continue
+        x = x_values(series, mode)
+        y = series.values
+        order = ascending(x)
+        if order is not None:
+            x, y = x[order], y[order]
+        idx = m4_indices(x, y, buckets, lo, hi)
+        steps = series.steps if order is None else series.steps[order]
+        out.append(
+            {
+                "run": h,
+                "total": len(y),
+                "shown": len(idx),
+                "x": x[idx].tolist(),
+                "y": y[idx].tolist(),
+                "step": steps[idx].tolist(),
+                "last_step": int(series.steps[-1]) if len(series.steps) else None,
+            }
+        )
+    return json_response({"tag": tag, "x": mode, "series": out})
+
+
+def _run_names(state: ViewerState, handles: list[int]) -> dict[int, str]:
+    names = {}
+    for h in handles:
+        view = state.entry(h).view
+        names[h] = str(_safe(lambda v=view: v.name, "") or state.entry(h).path)  # type: ignore[misc]
+    return names
+
+
+def scalars_csv(request: Request) -> Response:
+    """Full-resolution CSV of one tag for several runs (never sampled)."""
+    state = _state(request)
+    tag = _param(request, "tag")
+    handles = _handles(request)
+    names = _run_names(state, handles)
+
+    def rows() -> Iterator[bytes]:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["run", "run_path", "tag", "step", "wall_time", "value"])
+        for h in handles:
+            series = state.series(h, tag)
+            path = state.entry(h).path
+            for start in range(0, len(series.values), 50_000):
+                sl = slice(start, start + 50_000)
+                for step, wall, value in zip(
+                    series.steps[sl].tolist(),
+                    series.wall_times[sl].tolist(),
+                    series.values[sl].tolist(),
+                    strict=True,
+                ):
+                    writer.writerow([names[h], path, tag, step, repr(wall), repr(value)])
+                yield buf.getvalue().encode()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue().encode()
+
+    filename = quote(f"{tag.replace('/', '_')}.csv")
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{filename}"},
+    )
+
+
+def scalars_svg(request: Request) -> Response:
+    """One tag's chart as SVG, drawn by matplotlib from the downsampled (extreme-keeping) series."""
+    from .export import chart_svg
+
+    state = _state(request)
+    tag = _param(request, "tag")
+    handles = _handles(request)
+    mode = _x_mode(request)
+    log = request.query_params.get("log") == "1"
+    names = _run_names(state, handles)
+    lines = []
+    for h in handles:
+        series = state.series(h, tag)
+        x, y = x_values(series, mode), series.values
+        order = ascending(x)
+        if order is not None:
+            x, y = x[order], y[order]
+        idx = m4_indices(x, y, 1600)
+        lines.append((names[h], x[idx], y[idx]))
+    svg = chart_svg(tag, lines, x_label=mode, log=log)
+    filename = quote(f"{tag.replace('/', '_')}.svg")
+    return Response(
+        svg,
+        media_type="image/svg+xml",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{filename}"},
+    )
+
+
+def _file_url(state: ViewerState, path: Any) -> str | None:
+    if path is None:
+        return None
+    rel = relative_to_root(state.root, path)
+    return None if rel is None else "/files/" + quote(rel)
+
+
+def text(request: Request) -> Response:
+    state = _state(request)
+    h = _int(request, "run")
+    tag = _param(request, "tag")
+    entries = state.fresh_view(h).text(tag)
+    return json_response(
+        {
+            "run": h,
+            "tag": tag,
+            "entries": [
+                {"step": e.step, "wall_time": e.wall_time, "text": str(e.text)} for e in entries
+            ],
+        }
+    )
+
+
+def _media(state: ViewerState, h: int, entries: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for e in entries:
+        path = getattr(e, "path", None)
+        png = getattr(e, "png", None)
+        out.append(
+            {
+                "step": e.step,
+                "wall_time": e.wall_time,
+                "url": _file_url(state, png or path),
+                "interactive": bool(getattr(e, "interactive", False)),
+            }
+        )
+    return out
+
+
+def figures(request: Request) -> Response:
+    state = _state(request)
+    h = _int(request, "run")
+    tag = _param(request, "tag")
+    return json_response(
+        {"run": h, "tag": tag, "entries": _media(state, h, state.fresh_view(h).figures(tag))}
+    )
+
+
+def figure(request: Request) -> Response:
+    """One figure as plotly JSON when it can be interactive, else a PNG URL."""
+    from .figures import figure_payload
+
+    state = _state(request)
+    h = _int(request, "run")
+    tag = _param(request, "tag")
+    step = _int(request, "step")
+    view = state.fresh_view(h)
+    entry = next((e for e in view.figures(tag) if e.step == step), None)
+    if entry is None:
+        raise BadRequest(f"run {h} has no figure {tag!r} at step {step}")
+    png = _file_url(state, getattr(entry, "png", None) or getattr(entry, "path", None))
+    payload = figure_payload(view, tag, entry, png)
+    return json_response(payload)
+
+
+def images(request: Request) -> Response:
+    state = _state(request)
+    h = _int(request, "run")
+    tag = _param(request, "tag")
+    return json_response(
+        {"run": h, "tag": tag, "entries": _media(state, h, state.fresh_view(h).images(tag))}
+    )
+
+
+def artifacts(request: Request) -> Response:
+    state = _state(request)
+    h = _int(request, "run")
+    view = state.fresh_view(h)
+    out = []
+    for a in view.artifacts():
+        out.append(
+            {
+                "name": str(a.name),
+                "kind": str(getattr(a, "kind", "other")),
+                "size": getattr(a, "size", None),
+                "sha256": getattr(a, "sha256", None),
+                "step": getattr(a, "step", None),
+                "wall_time": getattr(a, "wall_time", None),
+                "url": _file_url(state, a.path),
+            }
+        )
+    return json_response({"run": h, "artifacts": out})
+
+
+def files(request: Request) -> Response:
+    """A file inside the viewed directory, by its path relative to it (see files.py)."""
+    state = _state(request)
+    rel = request.path_params["path"]
+    try:
+        real = resolve_inside(state.root, rel)
+    except PathRefused as exc:
+        return Response(f"Forbidden: {exc}", status_code=403, media_type="text/plain")
+    except FileNotFoundError:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    download = request.query_params.get("download") == "1"
+    return FileResponse(
+        real,
+        filename=real.name if download else None,
+        content_disposition_type="attachment" if download else "inline",
+        headers={"x-content-type-options": "nosniff", "content-security-policy": "sandbox"},
+    )

@@ -1,0 +1,210 @@
+"""What the server remembers between requests: the run list, short run handles, series cache.
+
+Everything is read through :mod:`labtrack.store` (``Store``, ``RunView``) and nothing else.
+
+- The run list is re-read from the store at most once per ``refresh_interval`` seconds, however
+  many browsers poll, so thousands of runs cost one scan per interval.
+- Each run gets a small integer handle on first sight that never changes while the server runs,
+  so URLs stay short (``runs=3,17,42``) whatever the run directories are called.
+- A run's ``RunView`` is kept across scans (it caches its decoded series). A run still
+  ``running`` is refreshed (``RunView.refresh()``: new metadata, new tail of its data file) at
+  most once per interval, so new points show up without reloading the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .files import relative_to_root
+
+if TYPE_CHECKING:
+    from labtrack.store import RunView, Store
+
+LIVE_STATUSES = frozenset({"running"})
+
+
+@dataclass
+class Series:
+    """One scalar tag of one run, as float64 columns."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.steps.nbytes + self.values.nbytes + self.wall_times.nbytes)
+
+
+@dataclass
+class RunEntry:
+    handle: int
+    view: RunView
+    path: str
+    refreshed: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def flatten(mapping: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values."""
+    out: dict[str, Any] = {}
+    if not isinstance(mapping, dict):
+        return out
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = _jsonable(value)
+    return out
+
+
+def _safe(get: Any, default: Any) -> Any:
+    """Read one RunView attribute; a half-written run must not break the whole table."""
+    try:
+        return get()
+    except Exception:
+        return default
+
+
+def _status(view: Any) -> str:
+    return str(_safe(lambda: view.status, "unreadable"))
+
+
+def run_summary(entry: RunEntry) -> dict[str, Any]:
+    """The JSON row of one run in the runs table."""
+    v = entry.view
+    status = str(_safe(lambda: v.status, "unreadable"))
+    error = _safe(lambda: v.error, None)
+    tags = _safe(lambda: v.tags, {})
+    return {
+        "handle": entry.handle,
+        "path": entry.path,
+        "id": str(_safe(lambda: v.id, "")),
+        "experiment": str(_safe(lambda: v.experiment, "") or ""),
+        "name": str(_safe(lambda: v.name, "") or ""),
+        "status": status,
+        "error": None if error is None else str(error),
+        "start_time": _safe(lambda: v.start_time, None),
+        "end_time": _safe(lambda: v.end_time, None),
+        "duration": _safe(lambda: v.duration, None),
+        "tags": _jsonable(list(tags) if not isinstance(tags, dict) else tags),
+        "config": flatten(_safe(lambda: v.config, {}) or {}),
+        "params": flatten(_safe(lambda: v.params, {}) or {}),
+        "summary": flatten(_safe(lambda: dict(v.summary), {}) or {}),
+    }
+
+
+class ViewerState:
+    """The store being viewed, its runs by handle, and the series cache."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        refresh_interval: float = 1.0,
+    ) -> None:
+        from labtrack.store import Store
+
+        self.root = root.resolve()
+        self.store: Store = Store(self.root)
+        self.refresh_interval = refresh_interval
+        self._handles: dict[str, int] = {}
+        self._entries: dict[int, RunEntry] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._version = ""
+        self._scanned = -math.inf
+        self._lock = threading.Lock()
+
+    # -- the run list -------------------------------------------------------------------------
+    def runs(self) -> tuple[list[dict[str, Any]], str]:
+        """Rows for the runs table and a version string that changes when any row changes."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._scanned >= self.refresh_interval:
+                self._scan()
+                self._scanned = time.monotonic()
+            return self._rows, self._version
+
+    def _scan(self) -> None:
+        views = self.store.runs()
+        entries: dict[int, RunEntry] = {}
+        for view in views:
+            path = relative_to_root(self.root, Path(view.dir)) or str(view.dir)
+            handle = self._handles.setdefault(path, len(self._handles) + 1)
+            old = self._entries.get(handle)
+            if old is None:
+                entries[handle] = RunEntry(handle, view, path)
+                continue
+            # Keep the old view: it holds the run's decoded series. A live or changed run reads
+            # its new metadata and only the new tail of its data file.
+            if _status(old.view) in LIVE_STATUSES or old.view.meta != view.meta:
+                with old.lock:
+                    old.view.refresh()
+                    old.refreshed = time.monotonic()
+            entries[handle] = old
+        self._entries = entries
+        self._rows = [run_summary(e) for e in entries.values()]
+        digest = hashlib.blake2b(
+            json.dumps(self._rows, sort_keys=True, default=str).encode(), digest_size=8
+        )
+        self._version = digest.hexdigest()
+
+    def entry(self, handle: int) -> RunEntry:
+        """The run with this handle (scanning once if it is unknown yet); KeyError if none."""
+        entry = self._entries.get(handle)
+        if entry is None:
+            self.runs()
+            entry = self._entries[handle]
+        return entry
+
+    # -- live data ----------------------------------------------------------------------------
+    def fresh_view(self, handle: int) -> RunView:
+        """The run's view, refreshed if it is still being written and the interval has passed."""
+        entry = self.entry(handle)
+        if _safe(lambda: entry.view.status, "") in LIVE_STATUSES:
+            with entry.lock:
+                now = time.monotonic()
+                if now - entry.refreshed >= self.refresh_interval:
+                    entry.view.refresh()
+                    entry.refreshed = now
+        return entry.view
+
+    def series(self, handle: int, tag: str) -> Series:
+        """A scalar series; an empty one when the run has no such tag.
+
+        ``RunView`` keeps decoded series, so a second call costs no decoding.
+        """
+        view = self.fresh_view(handle)
+        entry = self.entry(handle)
+        with entry.lock:
+            if tag not in view.scalar_tags:
+                empty = np.zeros(0)
+                return Series(empty.astype(np.int64), empty, empty)
+            raw = view.scalars(tag)
+        return Series(
+            np.asarray(raw.steps, dtype=np.int64),
+            np.asarray(raw.values, dtype=np.float64),
+            np.asarray(raw.wall_times, dtype=np.float64),
+        )

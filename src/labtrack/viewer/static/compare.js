@@ -1,0 +1,87 @@
+// Compare tab: configs and summaries of the selected runs side by side (differences
+// highlighted) and a parallel-coordinates / scatter view of config values against a metric.
+"use strict";
+
+const CMP = { onlyDiff: false, metric: "", view: "parcoords", xkey: "" };
+
+function isDiff(values) {
+  const s = new Set(values.map((v) => JSON.stringify(v === undefined ? null : v)));
+  return s.size > 1;
+}
+
+function refreshCompare() {
+  const root = clear(document.getElementById("tab-compare"));
+  const runs = selectedHandles().map((hd) => LT.byHandle.get(hd));
+  if (runs.length < 1) { root.appendChild(emptyNote("Select runs in the Runs tab to compare them.")); return; }
+  const configKeys = [...new Set(runs.flatMap((r) => Object.keys(r.config)))].sort();
+  const summaryKeys = [...new Set(runs.flatMap((r) => Object.keys(r.summary)))].sort();
+  const only = h("input", { type: "checkbox" });
+  only.checked = CMP.onlyDiff;
+  only.addEventListener("change", () => { CMP.onlyDiff = only.checked; refreshCompare(); });
+  root.appendChild(h("div", { class: "toolbar" }, h("label", null, only, "only differing keys"),
+    h("span", { class: "muted" }, `${runs.length} runs, ${configKeys.filter((k) => isDiff(runs.map((r) => r.config[k]))).length} differing config keys`)));
+
+  const thead = h("thead", null, h("tr", null, h("th", null, "key"), ...runs.map((r) => h("th", null, runHeader(r.handle)))));
+  const tbody = h("tbody");
+  const addRows = (title, keys, field) => {
+    tbody.appendChild(h("tr", { class: "sep" }, h("td", { colspan: runs.length + 1 }, title)));
+    for (const k of keys) {
+      const vals = runs.map((r) => r[field][k]);
+      const diff = isDiff(vals);
+      if (CMP.onlyDiff && !diff && field === "config") continue;
+      tbody.appendChild(h("tr", { class: diff ? "diff" : "" }, h("td", { class: "key" }, k), ...vals.map((v) => h("td", { class: "num" }, fmtValue(v)))));
+    }
+  };
+  addRows("config", configKeys, "config");
+  addRows("summary", summaryKeys, "summary");
+  root.appendChild(h("div", { class: "cmpwrap" }, h("table", { class: "simple compare", id: "compare-table" }, thead, tbody)));
+
+  // Config values against a metric.
+  const numericMetric = summaryKeys.filter((k) => runs.some((r) => typeof r.summary[k] === "number"));
+  if (!numericMetric.length || runs.length < 2) return;
+  if (!numericMetric.includes(CMP.metric)) CMP.metric = numericMetric[0];
+  const varying = configKeys.filter((k) => isDiff(runs.map((r) => r.config[k])));
+  if (!varying.includes(CMP.xkey)) CMP.xkey = varying[0] || "";
+  const metricSel = h("select", null, ...numericMetric.map((k) => h("option", { value: k }, k)));
+  metricSel.value = CMP.metric;
+  const viewSel = h("select", null, h("option", { value: "parcoords" }, "parallel coordinates"), h("option", { value: "scatter" }, "scatter"));
+  viewSel.value = CMP.view;
+  const xSel = h("select", null, ...varying.map((k) => h("option", { value: k }, k)));
+  xSel.value = CMP.xkey;
+  const plot = h("div", { class: "cmpplot", id: "compare-plot" });
+  metricSel.addEventListener("change", () => { CMP.metric = metricSel.value; drawCompare(plot, runs, varying); });
+  viewSel.addEventListener("change", () => { CMP.view = viewSel.value; drawCompare(plot, runs, varying); });
+  xSel.addEventListener("change", () => { CMP.xkey = xSel.value; drawCompare(plot, runs, varying); });
+  root.appendChild(h("div", { class: "toolbar" }, h("label", null, "metric ", metricSel), h("label", null, "view ", viewSel),
+    h("label", null, "x (scatter) ", xSel)));
+  root.appendChild(plot);
+  drawCompare(plot, runs, varying);
+}
+
+function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+
+async function drawCompare(plot, runs, varying) {
+  const Plotly = await loadPlotly();
+  const metric = runs.map((r) => r.summary[CMP.metric]);
+  const dims = [];
+  for (const k of varying) {
+    const vals = runs.map((r) => r.config[k]);
+    if (vals.every((v) => typeof v === "number")) dims.push({ label: esc(k), values: vals });
+    else {
+      const cats = [...new Set(vals.map((v) => fmtValue(v)))];
+      dims.push({ label: esc(k), values: vals.map((v) => cats.indexOf(fmtValue(v))), tickvals: cats.map((_, i) => i), ticktext: cats.map(esc) });
+    }
+  }
+  dims.push({ label: esc(CMP.metric), values: metric });
+  let data, layout;
+  if (CMP.view === "parcoords" || !CMP.xkey) {
+    data = [{ type: "parcoords", dimensions: dims, line: { color: metric, colorscale: "Viridis", showscale: true } }];
+    layout = { height: 380, margin: { l: 60, r: 60, t: 40, b: 20 } };
+  } else {
+    const xs = runs.map((r) => r.config[CMP.xkey]);
+    data = [{ type: "scatter", mode: "markers+text", x: xs.map((v) => (typeof v === "number" ? v : fmtValue(v))), y: metric,
+      text: runs.map((r) => esc(r.name)), textposition: "top center", marker: { size: 10, color: runs.map((r) => runColor(r.handle)) } }];
+    layout = { height: 380, xaxis: { title: { text: esc(CMP.xkey) } }, yaxis: { title: { text: esc(CMP.metric) } }, margin: { t: 30 } };
+  }
+  await Plotly.react(plot, data, layout, { responsive: true, displaylogo: false });
+}
