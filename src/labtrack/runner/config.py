@@ -122,11 +122,15 @@ def load_config(path: str | Path | Iterable[str | Path]) -> Config:
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     result = Config()
     for p in paths:
-        result = merge(result, _load_file(Path(p), stack=(), imported_by=None))
+        result = _load_file(Path(p), result, stack=(), imported_by=None)
     return result
 
 
-def _load_file(path: Path, stack: tuple[Path, ...], imported_by: Path | None) -> Config:
+def _load_file(
+    path: Path, base: Config, stack: tuple[Path, ...], imported_by: Path | None
+) -> Config:
+    """``base`` updated by ``path``'s imports, then by its own keys (dotted keys reach into
+    what earlier files set)."""
     import yaml
 
     resolved = path.resolve()
@@ -153,10 +157,10 @@ def _load_file(path: Path, stack: tuple[Path, ...], imported_by: Path | None) ->
         imports = [imports]
     if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
         raise ConfigError(f"{path}: 'imports' must be a file name or a list of file names")
-    result = Config()
+    result = base
     for name in imports:
         child = resolved.parent / name
-        result = merge(result, _load_file(child, (*stack, resolved), imported_by=path))
+        result = _load_file(child, result, (*stack, resolved), imported_by=path)
     try:
         return merge(result, data)
     except ConfigError as exc:

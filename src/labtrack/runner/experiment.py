@@ -158,7 +158,7 @@ class Experiment:
                     records[i] = rec
                 todo.append(i)
         _say(
-            f"{self.name}: {len(planned)} configs, {len(planned) - len(todo)} cached, "
+            f"{opts.name}: {len(planned)} configs, {len(planned) - len(todo)} cached, "
             f"output in {root}"
         )
         if opts.report_only:
