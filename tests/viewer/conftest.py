@@ -113,10 +113,16 @@ class Server:
             text=True,
         )
         assert self.proc.stdout is not None
-        self.banner = self.proc.stdout.readline()  # printed once the socket listens
+        self.preamble = ""
+        self.banner = ""
+        for line in self.proc.stdout:  # the address is printed once the socket listens
+            if line.startswith("labtrack viewer on"):
+                self.banner = line
+                break
+            self.preamble += line
         if not self.banner:
             self.stop()
-            raise RuntimeError("viewer did not start")
+            raise RuntimeError(f"viewer did not start: {self.preamble}")
 
     def get(
         self, path: str, headers: dict[str, str] | None = None
@@ -137,6 +143,12 @@ class Server:
             self.proc.wait(timeout=10)
         if self.proc.stdout:
             self.proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def server_cls() -> type[Server]:
+    """Start more servers in a test: ``srv = server_cls(root, "--token", "t")``."""
+    return Server
 
 
 @pytest.fixture(scope="session")

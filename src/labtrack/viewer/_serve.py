@@ -6,7 +6,6 @@ import argparse
 import os
 import secrets
 import sys
-import warnings
 from pathlib import Path
 
 from .auth import is_loopback
@@ -40,11 +39,10 @@ def run(
     token = token or os.environ.get(LABTRACK_TOKEN) or None
     loopback = is_loopback(host)
     if not loopback:
-        warnings.warn(
-            f"the labtrack viewer is listening on {host}, reachable from other machines; "
-            "every request needs the access token",
-            UserWarning,
-            stacklevel=2,
+        print(
+            f"WARNING: the labtrack viewer listens on {host}, reachable from other machines; "
+            "every request must carry the access token shown below.",
+            file=sys.stderr,
         )
         if token is None:
             token = secrets.token_urlsafe(24)
