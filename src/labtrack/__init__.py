@@ -78,9 +78,16 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted([*_LAZY, "__version__"])
 
+# sub-packages reachable as attributes (``labtrack.store.open_run``) without an explicit import
+_SUBMODULES = frozenset(
+    {"cli", "errors", "logger", "runner", "sinks", "store", "tracker", "viewer"}
+)
+
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
+    if module is None and name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if module is None:
         raise AttributeError(f"module 'labtrack' has no attribute {name!r}")
     value = getattr(importlib.import_module(module, __name__), name)

@@ -15,8 +15,13 @@ import yaml
 from ..store import RunView, Store
 
 _OPERATORS: list[tuple[str, Callable[[Any, Any], bool]]] = [
-    ("!=", operator.ne), ("<=", operator.le), (">=", operator.ge),
-    ("==", operator.eq), ("<", operator.lt), (">", operator.gt), ("=", operator.eq),
+    ("!=", operator.ne),
+    ("<=", operator.le),
+    (">=", operator.ge),
+    ("==", operator.eq),
+    ("<", operator.lt),
+    (">", operator.gt),
+    ("=", operator.eq),
 ]
 
 
@@ -27,18 +32,18 @@ def parse_where(expressions: list[str]) -> dict[str, Any]:
     """
     where: dict[str, Any] = {}
     for text in expressions:
-        for symbol, op in _OPERATORS:
-            key, found, raw = text.partition(symbol)
-            if found and key.strip():
-                break
-        else:
-            raise ValueError(f"--where {text!r}: expected KEY=VALUE (or !=, <, <=, >, >=)")
-        value = yaml.safe_load(raw.strip()) if raw.strip() else ""
-        if op is operator.eq:
-            where[key.strip()] = value
-        else:
-            where[key.strip()] = _predicate(op, value)
+        key, op, raw = _split_condition(text)
+        value = yaml.safe_load(raw) if raw else ""
+        where[key] = value if op is operator.eq else _predicate(op, value)
     return where
+
+
+def _split_condition(text: str) -> tuple[str, Callable[[Any, Any], bool], str]:
+    for symbol, op in _OPERATORS:
+        key, found, raw = text.partition(symbol)
+        if found and key.strip():
+            return key.strip(), op, raw.strip()
+    raise ValueError(f"--where {text!r}: expected KEY=VALUE (or !=, <, <=, >, >=)")
 
 
 def _predicate(op: Callable[[Any, Any], bool], value: Any) -> Callable[[Any], bool]:
@@ -54,7 +59,13 @@ def _duration(seconds: float | None) -> str:
         return "-"
     minutes, sec = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
+    return (
+        f"{hours}h{minutes:02d}m"
+        if hours
+        else f"{minutes}m{sec:02d}s"
+        if minutes
+        else f"{seconds:.1f}s"
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -63,8 +74,14 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-_STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "crashed": "magenta",
-                 "killed": "yellow", "unreadable": "red"}
+_STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "failed": "red",
+    "crashed": "magenta",
+    "killed": "yellow",
+    "unreadable": "red",
+}
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -74,7 +91,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from ..store._store import lookup
 
     store = Store(args.dir, catalog=not args.no_catalog)
-    views = store.runs(experiment=args.experiment, status=args.status, where=parse_where(args.where))
+    views = store.runs(
+        experiment=args.experiment, status=args.status, where=parse_where(args.where)
+    )
     extra = [c.strip() for c in args.columns.split(",") if c.strip()]
     table = Table(title=f"{len(views)} run(s) in {store.dir}", title_justify="left")
     for column in ("id", "experiment", "name", "status", "started", "duration", *extra):
@@ -84,13 +103,24 @@ def cmd_ls(args: argparse.Namespace) -> int:
         status = view.status
         styled = f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
         if view.error:
-            table.add_row(view.id, "-", str(view.dir), styled, "-", "-", *["-"] * len(extra),
-                          view.error)
+            table.add_row(
+                view.id, "-", str(view.dir), styled, "-", "-", *["-"] * len(extra), view.error
+            )
             continue
         summary = ", ".join(f"{k}={_fmt(v)}" for k, v in list(view.summary.items())[:4])
-        cells = [_fmt(lookup(view._meta, c)) if lookup(view._meta, c) is not None else "-" for c in extra]
-        table.add_row(view.id, view.experiment, view.name, styled, _time(view.start_time),
-                      _duration(view.duration), *cells, summary)
+        cells = [
+            _fmt(lookup(view._meta, c)) if lookup(view._meta, c) is not None else "-" for c in extra
+        ]
+        table.add_row(
+            view.id,
+            view.experiment,
+            view.name,
+            styled,
+            _time(view.start_time),
+            _duration(view.duration),
+            *cells,
+            summary,
+        )
     Console(soft_wrap=False, width=max(120, Console().width)).print(table)
     return 0
 
@@ -112,10 +142,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     console.print(f"started:  {_time(view.start_time)}   duration: {_duration(view.duration)}")
     console.print(f"host/pid: {view.host} / {view.pid}")
     if view.git:
-        console.print(f"git:      {view.git.get('commit', '')[:12]} ({view.git.get('branch')})"
-                      + ("  dirty" if view.git.get("dirty") else ""))
-    for title, doc in (("config", view.config), ("params", view.params), ("tags", view.tags),
-                       ("summary", view.summary)):
+        console.print(
+            f"git:      {view.git.get('commit', '')[:12]} ({view.git.get('branch')})"
+            + ("  dirty" if view.git.get("dirty") else "")
+        )
+    for title, doc in (
+        ("config", view.config),
+        ("params", view.params),
+        ("tags", view.tags),
+        ("summary", view.summary),
+    ):
         if doc:
             console.print(f"[bold]{title}[/]")
             console.print(json.dumps(doc, indent=2, default=str, allow_nan=True))
@@ -123,10 +159,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     if metrics:
         console.print("[bold]scalars[/]  (count, last, min, max)")
         for tag, m in metrics.items():
-            console.print(f"  {tag}: {m['count']} points, last={_fmt(m['last'])}, "
-                          f"min={_fmt(m['min'])}, max={_fmt(m['max'])}")
-    for label, tags in (("text", view.text_tags), ("figures", view.figure_tags),
-                        ("images", view.image_tags)):
+            console.print(
+                f"  {tag}: {m['count']} points, last={_fmt(m['last'])}, "
+                f"min={_fmt(m['min'])}, max={_fmt(m['max'])}"
+            )
+    for label, tags in (
+        ("text", view.text_tags),
+        ("figures", view.figure_tags),
+        ("images", view.image_tags),
+    ):
         if tags:
             console.print(f"[bold]{label}[/]: {', '.join(tags)}")
     artifacts = view.artifacts()

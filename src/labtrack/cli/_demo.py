@@ -38,8 +38,12 @@ def _train_one(store: Path, lr: float, steps: int, seed: int) -> str:
     train_x, train_y = _moons(400, rng)
     test_x, test_y = _moons(200, rng)
     feats, test_feats = _features(train_x), _features(test_x)
-    config = {"model": {"kind": "logistic", "features": feats.shape[1]}, "lr": lr, "steps": steps,
-              "seed": seed}
+    config = {
+        "model": {"kind": "logistic", "features": feats.shape[1]},
+        "lr": lr,
+        "steps": steps,
+        "seed": seed,
+    }
     with start_run("demo", name=f"lr={lr:g}", config=config, dir=store, tags=["demo"]) as run:
         weights = np.zeros(feats.shape[1])
         for step in range(steps):
@@ -52,8 +56,12 @@ def _train_one(store: Path, lr: float, steps: int, seed: int) -> str:
                 metrics["eval/acc"] = np.mean((test_prob > 0.5) == test_y)
             run.log(metrics, step=step)
             if step % 100 == 0 or step == steps - 1:
-                run.log_text("eval/report", f"step {step}: train loss {loss:.4f}, "
-                             f"eval accuracy {metrics.get('eval/acc', float('nan')):.3f}", step=step)
+                run.log_text(
+                    "eval/report",
+                    f"step {step}: train loss {loss:.4f}, "
+                    f"eval accuracy {metrics.get('eval/acc', float('nan')):.3f}",
+                    step=step,
+                )
         _log_boundary(run, weights, test_x, test_y, steps - 1)
         weights_path = run.dir / "weights.npy"
         np.save(weights_path, weights)
@@ -62,7 +70,9 @@ def _train_one(store: Path, lr: float, steps: int, seed: int) -> str:
         return run.id
 
 
-def _log_boundary(run: object, weights: np.ndarray, x: np.ndarray, y: np.ndarray, step: int) -> None:
+def _log_boundary(
+    run: object, weights: np.ndarray, x: np.ndarray, y: np.ndarray, step: int
+) -> None:
     grid = np.linspace(-1.5, 2.5, 120)
     gx, gy = np.meshgrid(grid, grid)
     prob = 1 / (1 + np.exp(-_features(np.stack([gx.ravel(), gy.ravel()], 1)) @ weights))
@@ -99,18 +109,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ids.append(_train_one(store, lr, args.steps, seed=i))
     took = time.perf_counter() - started
     views = [v for v in Store(store).runs(experiment="demo") if v.id in ids]
-    table = Table(title=f"recorded {len(views)} run(s) into {store} in {took:.1f}s", title_justify="left")
+    table = Table(
+        title=f"recorded {len(views)} run(s) into {store} in {took:.1f}s", title_justify="left"
+    )
     for column in ("id", "name", "status", "train/loss", "eval/acc", "points"):
         table.add_column(column)
     for view in views:
         metrics = view.metrics
         points = sum(int(m["count"]) for m in metrics.values())
-        table.add_row(view.id, view.name, view.status, f"{metrics['train/loss']['last']:.4f}",
-                      f"{metrics['eval/acc']['last']:.3f}", str(points))
+        table.add_row(
+            view.id,
+            view.name,
+            view.status,
+            f"{metrics['train/loss']['last']:.4f}",
+            f"{metrics['eval/acc']['last']:.3f}",
+            str(points),
+        )
     console.print(table)
     console.print("Look at them:")
     console.print(f"  labtrack ls {store}                 # list runs")
     console.print(f"  labtrack show {ids[0]} --dir {store}   # one run")
-    console.print(f"  labtrack ui {store}                 # the web viewer (pip install 'labtrack\[viewer]')")
-    console.print(f"  python -c \"import labtrack; print(labtrack.Store('{store}').to_pandas().tail())\"")
+    console.print(
+        f"  labtrack ui {store}                 # the web viewer (pip install 'labtrack\\[viewer]')"
+    )
+    console.print(
+        f"  python -c \"import labtrack; print(labtrack.Store('{store}').to_pandas().tail())\""
+    )
     return 0

@@ -19,9 +19,15 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list runs in a store")
     ls.add_argument("dir", nargs="?", help="store directory (default: $LABTRACK_DIR or ./out)")
     ls.add_argument("--experiment", "-e", help="only this experiment")
-    ls.add_argument("--status", "-s", action="append", help="only runs with this status (repeatable)")
     ls.add_argument(
-        "--where", "-w", action="append", default=[], metavar="KEY=VALUE",
+        "--status", "-s", action="append", help="only runs with this status (repeatable)"
+    )
+    ls.add_argument(
+        "--where",
+        "-w",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="filter on a dotted key, e.g. config.lr=0.01 or summary.loss<0.5 "
         "(operators: = != < <= > >=; repeatable)",
     )
@@ -33,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--dir", "-d", help="store directory to look the id up in")
 
     export = sub.add_parser("export", help="export runs' scalars as CSV or Parquet")
-    export.add_argument("runs", nargs="+", metavar="RUN", help="run ids, id prefixes or directories")
+    export.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run ids, id prefixes or directories"
+    )
     export.add_argument("--dir", "-d", help="store directory to look ids up in")
     export.add_argument("--format", "-f", choices=["csv", "parquet"], default="csv")
     export.add_argument("--output", "-o", help="output file (default: <run id>.<format> each)")

@@ -33,12 +33,14 @@ def figure_files(tag: str, fig: Any, place: Callable[[str], Path]) -> dict[str, 
         pickled = cloudpickle.dumps(fig)
     except Exception as exc:
         raise TypeError(f"figure for tag {tag!r} cannot be pickled: {exc}") from exc
-    files: dict[str, Path | None] = {"pickle": place(".cpkl"), "png": None, "plotly": None}
-    _write_atomic(files["pickle"], pickled)  # type: ignore[arg-type]
+    pickle_path = place(".cpkl")
+    _write_atomic(pickle_path, pickled)
+    files: dict[str, Path | None] = {"pickle": pickle_path, "png": None, "plotly": None}
     module = type(fig).__module__
     if module.startswith("plotly"):
-        files["plotly"] = place(".plotly.json")
-        _write_atomic(files["plotly"], fig.to_json().encode())
+        plotly_path = place(".plotly.json")
+        _write_atomic(plotly_path, fig.to_json().encode())
+        files["plotly"] = plotly_path
         png = _plotly_png(fig)
     elif hasattr(fig, "savefig"):
         buffer = io.BytesIO()
@@ -50,8 +52,9 @@ def figure_files(tag: str, fig: Any, place: Callable[[str], Path]) -> dict[str, 
             f"got {type(fig).__name__}; use log_image() for arrays and image files"
         )
     if png is not None:
-        files["png"] = place(".png")
-        _write_atomic(files["png"], png)
+        png_path = place(".png")
+        _write_atomic(png_path, png)
+        files["png"] = png_path
     return files
 
 
@@ -125,8 +128,12 @@ def _write_gif(tag: str, frames: np.ndarray, fps: float, place: Callable[[str], 
     images = [Image.fromarray(frame) for frame in frames]
     buffer = io.BytesIO()
     images[0].save(
-        buffer, format="GIF", save_all=True, append_images=images[1:],
-        duration=max(1, round(1000 / fps)), loop=0,
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=max(1, round(1000 / fps)),
+        loop=0,
     )
     dest = place(".gif")
     _write_atomic(dest, buffer.getvalue())

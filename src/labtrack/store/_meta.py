@@ -145,7 +145,7 @@ def git_info(cwd: Path) -> dict[str, Any] | None:
         )
         if out.returncode != 0:
             return None
-        commit, branch = (out.stdout.split() + ["", ""])[:2]
+        commit, branch = [*out.stdout.split(), "", ""][:2]
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd,

@@ -77,7 +77,7 @@ class RunView:
     """A read-only view of one run directory; cheap to create, reads lazily."""
 
     def __init__(self, run_dir: str | Path, meta: dict[str, Any] | None = None) -> None:
-        self.dir = Path(run_dir)
+        self.dir = Path(run_dir).absolute()
         self.error: str | None = None
         self.problems: list[str] = []
         self._meta: dict[str, Any] = {}
@@ -169,7 +169,8 @@ class RunView:
     @property
     def meta(self) -> dict[str, Any]:
         """The raw metadata document (a copy)."""
-        return json.loads(json.dumps(self._meta))
+        copy: dict[str, Any] = json.loads(json.dumps(self._meta))
+        return copy
 
     def __repr__(self) -> str:
         return f"<RunView {self.experiment}/{self.name} id={self.id} status={self.status}>"
@@ -208,8 +209,10 @@ class RunView:
         problem = walked.problem
         # An incomplete last record is a torn tail (or a write in progress): read it next time.
         if problem and ("checksum" in problem or "marker" in problem):
-            note = (f"{path}: {problem.replace(' at byte ', ' at offset ')} "
-                    f"(file offset {self._offset}); {len(data) - walked.end} byte(s) after it not read")
+            note = (
+                f"{path}: {problem.replace(' at byte ', ' at offset ')} "
+                f"(file offset {self._offset}); {len(data) - walked.end} byte(s) after it not read"
+            )
             if note not in self.problems:
                 self.problems.append(note)
 
@@ -233,9 +236,13 @@ class RunView:
             item = json.loads(bytes(record.payload))
             self._artifacts.append(
                 ArtifactEntry(
-                    name=item["name"], kind=item["kind"], path=self.dir / item["path"],
-                    size=int(item["size"]), sha256=item.get("sha256"),
-                    metadata=item.get("metadata") or {}, step=item.get("step"),
+                    name=item["name"],
+                    kind=item["kind"],
+                    path=self.dir / item["path"],
+                    size=int(item["size"]),
+                    sha256=item.get("sha256"),
+                    metadata=item.get("metadata") or {},
+                    step=item.get("step"),
                     wall_time=item.get("wall"),
                 )
             )
@@ -247,16 +254,22 @@ class RunView:
 
         main = path("pickle") if item["kind"] == "figure" else path("path")
         return MediaEntry(
-            kind=item["kind"], tag=item["tag"], step=int(item["step"]),
-            wall_time=float(item["wall"]), path=main or self.dir, png=path("png") or (
-                main if item["kind"] == "image" else None),
-            plotly=path("plotly"), interactive=bool(item.get("interactive", False)),
+            kind=item["kind"],
+            tag=item["tag"],
+            step=int(item["step"]),
+            wall_time=float(item["wall"]),
+            path=main or self.dir,
+            png=path("png") or (main if item["kind"] == "image" else None),
+            plotly=path("plotly"),
+            interactive=bool(item.get("interactive", False)),
         )
 
     @property
     def scalar_tags(self) -> list[str]:
         self._read_new()
-        return [t for t, i in sorted(self._tag_ids.items(), key=lambda kv: kv[1]) if i in self._series]
+        return [
+            t for t, i in sorted(self._tag_ids.items(), key=lambda kv: kv[1]) if i in self._series
+        ]
 
     def scalars(self, tag: str) -> Scalars:
         """The whole series of ``tag`` as numpy arrays, in logging order."""
@@ -296,7 +309,9 @@ class RunView:
         self._read_new()
         entries = self._media.get((kind, tag))
         if entries is None:
-            raise KeyError(f"run {self.id} has no {kind} tag {tag!r}; it has {self._media_tags(kind)}")
+            raise KeyError(
+                f"run {self.id} has no {kind} tag {tag!r}; it has {self._media_tags(kind)}"
+            )
         return list(entries)
 
     @property
@@ -349,8 +364,12 @@ class RunView:
             series = self.scalars(tag)
             frames.append(
                 pd.DataFrame(  # type: ignore[attr-defined]
-                    {"tag": tag, "step": series.steps, "value": series.values,
-                     "wall_time": series.wall_times}
+                    {
+                        "tag": tag,
+                        "step": series.steps,
+                        "value": series.values,
+                        "wall_time": series.wall_times,
+                    }
                 )
             )
         if not frames:

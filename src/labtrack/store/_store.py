@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,9 +124,11 @@ class Store:
             from .._env import default_store_dir
 
             dir = default_store_dir()
-        self.dir = Path(dir)
+        self.dir = Path(dir).absolute()
         self.use_catalog = catalog
-        self._cache: dict[Path, tuple[tuple[int, int] | None, dict[str, Any] | None, str | None]] = {}
+        self._cache: dict[
+            Path, tuple[tuple[int, int] | None, dict[str, Any] | None, str | None]
+        ] = {}
 
     def __repr__(self) -> str:
         return f"Store({str(self.dir)!r})"
@@ -200,7 +202,9 @@ class Store:
             if (path / META_DIR).is_dir():
                 return RunView(path)
         key = str(id_or_path)
-        found = [(p, m) for p, m, _ in self._entries() if m and str(m.get("id", "")).startswith(key)]
+        found = [
+            (p, m) for p, m, _ in self._entries() if m and str(m.get("id", "")).startswith(key)
+        ]
         exact = [(p, m) for p, m in found if m.get("id") == key]
         if exact:
             found = exact
@@ -240,7 +244,9 @@ class Store:
         pa = require("pyarrow", "data", "Store.to_arrow()")
         return pa.Table.from_pandas(self.to_pandas(tags, **filters), preserve_index=False)  # type: ignore[attr-defined]
 
-    def to_parquet(self, path: str | Path, tags: Sequence[str] | None = None, **filters: Any) -> Path:
+    def to_parquet(
+        self, path: str | Path, tags: Sequence[str] | None = None, **filters: Any
+    ) -> Path:
         from ..errors import require
 
         pq = require("pyarrow.parquet", "data", "Store.to_parquet()")
@@ -336,8 +342,13 @@ class _Catalog:
         self, rows: Iterable[tuple[str, tuple[int, int] | None, dict[str, Any] | None, str | None]]
     ) -> None:
         data = [
-            (rel, key[0] if key else -1, key[1] if key else -1,
-             json.dumps(meta, allow_nan=True) if meta is not None else None, error)
+            (
+                rel,
+                key[0] if key else -1,
+                key[1] if key else -1,
+                json.dumps(meta, allow_nan=True) if meta is not None else None,
+                error,
+            )
             for rel, key, meta, error in rows
         ]
         if data:
@@ -380,4 +391,7 @@ def _sql_equality(key: str, wanted: Any) -> tuple[str, list[Any]] | None:
         return None
     nested = "$." + ".".join(f'"{part}"' for part in key.split("."))
     literal = f'$."{head}"."{rest}"'
-    return (f"(json_extract(meta, ?) = ? OR json_extract(meta, ?) = ?)", [nested, wanted, literal, wanted])
+    return (
+        "(json_extract(meta, ?) = ? OR json_extract(meta, ?) = ?)",
+        [nested, wanted, literal, wanted],
+    )

@@ -95,9 +95,7 @@ def storable(value: Any, path: str = "config") -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ConfigError(
-                    f"{path}: keys must be str, got {type(key).__name__} key {key!r}"
-                )
+                raise ConfigError(f"{path}: keys must be str, got {type(key).__name__} key {key!r}")
             out[key] = storable(item, f"{path}.{key}")
         return out
     if isinstance(value, list | tuple):

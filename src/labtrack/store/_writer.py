@@ -203,8 +203,13 @@ class RunWriter:
         config: dict[str, Any],
         tags: dict[str, str],
     ) -> dict[str, Any]:
-        """Create the run's metadata, or resume a run directory whose writer is gone."""
-        self._meta_dir.mkdir(parents=True, exist_ok=True)
+        """Create the run's metadata, or resume a run directory whose writer is gone.
+
+        A new run's ``.labtrack/`` folder is built under a temporary name and renamed into
+        place, so readers never see a marker without metadata, and two processes creating the
+        same directory cannot both win (renaming onto a non-empty folder fails, also on NFS).
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
         now = time.time()
         meta: dict[str, Any] = {
             "format": FORMAT_VERSION,
@@ -226,16 +231,15 @@ class RunWriter:
             "git": git_info(Path.cwd()),
             "resumed": [],
         }
-        meta_file = self._meta_dir / META_FILE
-        tmp = self._meta_dir / f".meta.{os.getpid()}.{meta['id']}.tmp"
-        tmp.write_text(json.dumps(meta, indent=1, allow_nan=True))
-        try:
-            os.link(tmp, meta_file)  # atomic "create if absent", also on NFS
-            return meta
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
+        if not (self._meta_dir / META_FILE).exists():
+            staging = self.dir / f"{META_DIR}-new-{os.getpid()}-{meta['id']}"
+            staging.mkdir()
+            (staging / META_FILE).write_text(json.dumps(meta, indent=1, allow_nan=True))
+            try:
+                os.rename(staging, self._meta_dir)
+                return meta
+            except OSError:  # someone else made it first: resume (or refuse) below
+                shutil.rmtree(staging, ignore_errors=True)
         return self._resume(meta, config, tags)
 
     def _resume(
@@ -250,7 +254,10 @@ class RunWriter:
             )
         self._load_existing()
         meta = dict(old)
-        meta["resumed"] = [*old.get("resumed", []), {"time": fresh["start_time"], "pid": fresh["pid"]}]
+        meta["resumed"] = [
+            *old.get("resumed", []),
+            {"time": fresh["start_time"], "pid": fresh["pid"]},
+        ]
         for key in ("status", "heartbeat", "host", "pid", "pid_start", "git"):
             meta[key] = fresh[key]
         meta["end_time"] = None
@@ -270,8 +277,12 @@ class RunWriter:
         data = path.read_bytes()
         walked = rec.walk(data)
         if walked.end < len(data):
-            log.warning("%s: dropping %d bytes after the last good record (%s)", path,
-                        len(data) - walked.end, walked.problem)
+            log.warning(
+                "%s: dropping %d bytes after the last good record (%s)",
+                path,
+                len(data) - walked.end,
+                walked.problem,
+            )
             with open(path, "r+b") as fh:
                 fh.truncate(walked.end)
         for names in rec.iter_json(walked.records, rec.KIND_TAGS):
@@ -428,25 +439,35 @@ class RunWriter:
         self._text.append((tag, at, time.time(), text))
 
     def _media_step(self, kind: str, tag: str, step: int | None) -> int:
-        at = self._media_steps.get((kind, tag), 0) if step is None else to_step(tag, step)
-        self._media_steps[(kind, tag)] = at + 1
-        return at
+        return self._media_steps.get((kind, tag), 0) if step is None else to_step(tag, step)
 
     def _media_file(self, kind: str, tag: str, step: int, suffix: str) -> Path:
         folder = self._meta_dir / MEDIA_DIR / kind / safe_name(tag)
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{step}{suffix}"
 
-    def log_figure(self, tag: str, fig: Any, step: int | None = None, interactive: bool = True) -> None:
+    def log_figure(
+        self, tag: str, fig: Any, step: int | None = None, interactive: bool = True
+    ) -> None:
         """Record a matplotlib or plotly figure: the object (pickled) and a PNG rendering."""
         from ._media import figure_files
 
         check_tag(tag)
         at = self._media_step("figure", tag, step)
         files = figure_files(tag, fig, lambda suffix: self._media_file("figure", tag, at, suffix))
+        self._media_steps[("figure", tag)] = at + 1
         self._events.append(
-            (rec.KIND_MEDIA, {"kind": "figure", "tag": tag, "step": at, "wall": time.time(),
-                              "interactive": bool(interactive), **self._relative(files)})
+            (
+                rec.KIND_MEDIA,
+                {
+                    "kind": "figure",
+                    "tag": tag,
+                    "step": at,
+                    "wall": time.time(),
+                    "interactive": bool(interactive),
+                    **self._relative(files),
+                },
+            )
         )
 
     def log_image(self, tag: str, image: Any, step: int | None = None, fps: float = 10.0) -> None:
@@ -456,10 +477,21 @@ class RunWriter:
 
         check_tag(tag)
         at = self._media_step("image", tag, step)
-        path = image_file(tag, image, fps, lambda suffix: self._media_file("image", tag, at, suffix))
+        path = image_file(
+            tag, image, fps, lambda suffix: self._media_file("image", tag, at, suffix)
+        )
+        self._media_steps[("image", tag)] = at + 1
         self._events.append(
-            (rec.KIND_MEDIA, {"kind": "image", "tag": tag, "step": at, "wall": time.time(),
-                              **self._relative({"path": path})})
+            (
+                rec.KIND_MEDIA,
+                {
+                    "kind": "image",
+                    "tag": tag,
+                    "step": at,
+                    "wall": time.time(),
+                    **self._relative({"path": path}),
+                },
+            )
         )
 
     def log_artifact(
@@ -494,14 +526,26 @@ class RunWriter:
         else:
             size, digest = _copy_hashing(source, None if inside else dest)
         self._events.append(
-            (rec.KIND_ARTIFACT, {"name": name, "kind": kind, "path": str(target.relative_to(self.dir)),
-                                 "size": size, "sha256": digest, "metadata": clean_meta,
-                                 "step": step, "wall": time.time()})
+            (
+                rec.KIND_ARTIFACT,
+                {
+                    "name": name,
+                    "kind": kind,
+                    "path": str(target.relative_to(self.dir)),
+                    "size": size,
+                    "sha256": digest,
+                    "metadata": clean_meta,
+                    "step": step,
+                    "wall": time.time(),
+                },
+            )
         )
         return target
 
     def _relative(self, files: Mapping[str, Path | None]) -> dict[str, str | None]:
-        return {k: (str(v.relative_to(self.dir)) if v is not None else None) for k, v in files.items()}
+        return {
+            k: (str(v.relative_to(self.dir)) if v is not None else None) for k, v in files.items()
+        }
 
     # ------------------------------------------------------------------ persisting
 
@@ -512,8 +556,9 @@ class RunWriter:
             try:
                 self._persist()
             except Exception:  # the one boundary: a writer bug must not kill training
-                self._report_once("writer", f"run {self.id}: unexpected error while persisting",
-                                  exc_info=True)
+                self._report_once(
+                    "writer", f"run {self.id}: unexpected error while persisting", exc_info=True
+                )
 
     def flush(self) -> None:
         """Persist everything logged so far; when it returns, readers can see it."""
@@ -615,8 +660,11 @@ class RunWriter:
                 self.dropped += 1
                 data = b""
             self._retry = data
-            self._report_once(f"io-{exc.errno}", f"run {self.id}: cannot write {self.dir}: {exc}; "
-                              "keeping the data in memory and retrying")
+            self._report_once(
+                f"io-{exc.errno}",
+                f"run {self.id}: cannot write {self.dir}: {exc}; "
+                "keeping the data in memory and retrying",
+            )
             return
         self._good_size += len(data)
         self._retry = b""
@@ -715,7 +763,7 @@ def _copy_hashing(source: Path, dest: Path | None) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp") if dest is not None else None
-    with open(source, "rb") as src, (open(tmp, "wb") if tmp else io.BytesIO()) as out:
+    with open(source, "rb") as src, open(tmp, "wb") if tmp else io.BytesIO() as out:
         while block := src.read(1 << 20):
             digest.update(block)
             size += len(block)

@@ -1,0 +1,55 @@
+"""Shared fixtures: every test runs in its own empty working directory with no LABTRACK_* set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("LABTRACK_") and key != "LABTRACK_REQUIRE_BROWSER":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory; ``./out`` is the default store inside it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_python(
+    code: str, cwd: Path, timeout: float = 60, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (the way a user's script runs)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def start_python(code: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

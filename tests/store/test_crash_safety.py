@@ -1,0 +1,203 @@
+"""How a run ends when its process ends, every way a process can end (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+import labtrack
+from labtrack.errors import RunLockedError
+from tests.conftest import run_python, start_python
+
+WRITER = """
+import sys, time, labtrack
+run = labtrack.start_run("crash", name="victim", dir="store", flush_interval=0.05)
+print(run.dir, flush=True)
+step = 0
+while True:
+    run.log_metric("loss", float(step), step=step)
+    step += 1
+    if step % 100 == 0:
+        time.sleep(0.01)
+"""
+
+
+def _wait_for_points(view: labtrack.RunView, n: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "loss" in view.scalar_tags and len(view.scalars("loss").values) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"writer did not persist {n} points in {timeout}s")
+
+
+def test_sigkill_keeps_everything_flushed_and_reads_as_crashed(tmp_path: Path) -> None:
+    proc = start_python(WRITER, tmp_path)
+    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+    view = labtrack.store.open_run(run_dir)
+    _wait_for_points(view, 2000)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    killed_at = time.time()
+
+    after = labtrack.store.open_run(run_dir)
+    assert after.status == "crashed"
+    steps, values, walls = after.scalars("loss")
+    # every point logged at least one flush interval (0.05 s) before the kill is there, in order
+    assert steps.tolist() == list(range(len(steps)))
+    assert values.tolist() == [float(s) for s in steps]
+    assert walls[-1] > killed_at - 1.0
+    assert after.problems == []
+
+
+def test_torn_last_record_is_skipped_quietly(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        run.log_metric("a", 1.0)
+        run.flush()
+        run.log_metric("a", 2.0)
+    data = run.dir / ".labtrack" / "data.ltr"
+    whole = data.read_bytes()
+    data.write_bytes(whole[:-5])  # a writer killed in the middle of its last write
+    view = labtrack.store.open_run(run.dir)
+    assert view.scalars("a").values.tolist() == [1.0]
+    assert view.problems == []
+
+
+def test_corruption_in_the_middle_is_reported_not_raised(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        run.log_metric("a", 1.0)
+        run.flush()
+        run.log_metric("a", 2.0)
+        run.flush()
+        run.log_metric("a", 3.0)
+    data = run.dir / ".labtrack" / "data.ltr"
+    raw = bytearray(data.read_bytes())
+    raw[-30] ^= 0xFF  # flip a byte inside the last scalar record
+    data.write_bytes(bytes(raw))
+    view = labtrack.store.open_run(run.dir)
+    assert view.scalars("a").values.tolist() == [1.0, 2.0]
+    assert len(view.problems) == 1 and "checksum mismatch" in view.problems[0]
+
+
+def test_resuming_a_crashed_run_truncates_the_torn_tail_and_continues(tmp_path: Path) -> None:
+    proc = start_python(WRITER, tmp_path)
+    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+    _wait_for_points(labtrack.store.open_run(run_dir), 500)
+    proc.kill()
+    proc.wait(timeout=10)
+    with open(run_dir / ".labtrack" / "data.ltr", "ab") as fh:
+        fh.write(b"LT\x02\x00garbage")  # simulate a torn tail
+    before = len(labtrack.store.open_run(run_dir).scalars("loss").values)
+
+    with labtrack.start_run("crash", run_dir=run_dir) as resumed:
+        resumed.log_metric("loss", -1.0)  # continues after the last persisted step
+    view = labtrack.store.open_run(run_dir)
+    steps = view.scalars("loss").steps
+    assert len(steps) == before + 1 and steps[-1] == before
+    assert view.status == "completed" and view.problems == []
+    assert len(view.meta["resumed"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("pass", "completed"),  # the script just ends, no finish()
+        ("raise RuntimeError('boom')", "failed"),
+        ("raise KeyboardInterrupt", "killed"),
+        ("import sys; sys.exit(3)", "completed"),
+        ("run.finish('failed')", "failed"),
+    ],
+)
+def test_status_at_interpreter_exit(tmp_path: Path, ending: str, status: str) -> None:
+    result = run_python(
+        f"""
+        import labtrack
+        run = labtrack.start_run("exit", dir="store")
+        for i in range(1000):
+            run.log_metric("a", float(i))
+        {ending}
+        """,
+        tmp_path,
+    )
+    (view,) = labtrack.Store(tmp_path / "store").runs()
+    assert view.status == status, result.stderr
+    assert len(view.scalars("a").values) == 1000
+
+
+def test_sigterm_marks_killed_and_flushes(tmp_path: Path) -> None:
+    proc = start_python(WRITER, tmp_path)
+    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+    _wait_for_points(labtrack.store.open_run(run_dir), 200)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    view = labtrack.store.open_run(run_dir)
+    assert view.status == "killed"
+    steps = view.scalars("loss").steps
+    assert steps.tolist() == list(range(len(steps)))
+
+
+def test_sigterm_chains_to_the_programs_own_handler(tmp_path: Path) -> None:
+    result = run_python(
+        """
+        import os, signal, labtrack
+        seen = []
+        signal.signal(signal.SIGTERM, lambda *a: seen.append("mine"))
+        run = labtrack.start_run("e", dir="store")
+        os.kill(os.getpid(), signal.SIGTERM)
+        run.log_metric("after", 1.0)   # the program decided to carry on
+        print(seen)
+        """,
+        tmp_path,
+    )
+    assert result.stdout.strip() == "['mine']", result.stderr
+    assert labtrack.Store(tmp_path / "store").runs()[0].status == "completed"
+
+
+def test_second_writer_is_refused_naming_owner(tmp_path: Path) -> None:
+    proc = start_python(WRITER, tmp_path)
+    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+    try:
+        with pytest.raises(RunLockedError, match=rf"pid {proc.pid} on host {socket.gethostname()}"):
+            labtrack.start_run("crash", run_dir=run_dir)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_other_hosts_run_is_crashed_only_when_its_heartbeat_is_stale(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        pass
+    meta_file = run.dir / ".labtrack" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta.update(status="running", host="some-other-host", heartbeat=time.time())
+    meta_file.write_text(json.dumps(meta))
+    assert labtrack.store.open_run(run.dir).status == "running"
+    meta["heartbeat"] = time.time() - 3600
+    meta_file.write_text(json.dumps(meta))
+    assert labtrack.store.open_run(run.dir).status == "crashed"
+
+
+def test_disk_full_is_reported_once_and_the_loop_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = labtrack.start_run("e", dir=tmp_path, flush_interval=60)
+    run.log_metric("a", 1.0)
+    run.flush()
+    real_fd = run._fd
+    run._fd = os.open("/dev/full", os.O_WRONLY)  # every write now fails with ENOSPC
+    with caplog.at_level("ERROR", logger="labtrack"):
+        for i in range(5):
+            run.log_metric("a", float(i + 2))
+            run.flush()  # never raises
+    errors = [r for r in caplog.records if "No space left" in r.getMessage()]
+    assert len(errors) == 1 and str(run.dir) in errors[0].getMessage()
+    os.close(run._fd)
+    run._fd = real_fd  # space is back: the kept data is written on the next flush
+    run.finish()
+    assert labtrack.store.open_run(run.dir).scalars("a").values.tolist() == [1.0, 2, 3, 4, 5, 6]
