@@ -99,7 +99,7 @@ def start_run(
         flush_interval: seconds between background persists.
         capture_exit: set the status on interpreter exit, uncaught exceptions and SIGTERM.
         writer_options: ``max_pending``, ``backpressure`` ("block" or "drop"),
-            ``max_block_seconds``.
+            ``max_block_seconds``, ``durable`` (see :class:`~labtrack.store.RunWriter`).
     """
     check_tag(experiment, "experiment")
     if name is not None:

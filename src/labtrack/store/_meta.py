@@ -133,7 +133,22 @@ def effective_status(meta: dict[str, Any]) -> str:
 
 
 def git_info(cwd: Path) -> dict[str, Any] | None:
-    """Commit, branch and dirtiness of the git checkout around ``cwd``, if there is one."""
+    """Commit, branch and dirtiness of the git checkout around ``cwd``, if there is one.
+
+    Asked once per process and directory (two ``git`` calls cost milliseconds, which a sweep
+    of thousands of short runs would pay each time).
+    """
+    key = str(cwd)
+    if key not in _GIT_CACHE:
+        _GIT_CACHE[key] = _ask_git(cwd)
+    cached = _GIT_CACHE[key]
+    return dict(cached) if cached is not None else None
+
+
+_GIT_CACHE: dict[str, dict[str, Any] | None] = {}
+
+
+def _ask_git(cwd: Path) -> dict[str, Any] | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
