@@ -28,8 +28,10 @@ class TestMlflowSink(SinkContract):
         run_id = sink.run_id  # type: ignore[attr-defined]
         keys = client.get_run(run_id).data.metrics
         return {
-            k: [(m.step, m.value) for m in sorted(client.get_metric_history(run_id, k),
-                                                  key=lambda m: m.step)]
+            k: [
+                (m.step, m.value)
+                for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)
+            ]
             for k in keys
         }
 
@@ -48,7 +50,9 @@ class TestMlflowSink(SinkContract):
         # a restarted tracker passes the id back and continues the same MLflow run
         again = self.make_sink(tmp_path)
         run = self.run_info(tmp_path)
-        assert again.open(SinkRun(run.experiment, run.name, run.run_dir, resume_id=run_id)) == run_id
+        assert (
+            again.open(SinkRun(run.experiment, run.name, run.run_dir, resume_id=run_id)) == run_id
+        )
         again.log_params({"lr": 0.01})  # same value again: not refused
         again.log_metrics({"loss": 0.5}, step=2)
         again.close()

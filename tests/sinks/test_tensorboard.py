@@ -17,9 +17,7 @@ def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
     acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
     acc.Reload()
-    return {
-        tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]
-    }
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 class TestTensorBoardSink(SinkContract):

@@ -72,6 +72,10 @@ class Tracker:
         if not isinstance(self.config, TrackerConfig):
             raise TypeError(f"config must be a TrackerConfig, got {type(config).__name__}")
         self.files = RunFiles(self.config)
+        # Missing packages of explicitly named mirrors fail here, before the run is created.
+        chosen = (
+            list(sinks) if sinks is not None else [self._make_sink(n) for n in self._mirror_names()]
+        )
         self.files.remove_stale_temporaries()
         self._agg = Aggregator(self.config.stats)
         saved = self.files.load_tracker_state() or {}
@@ -94,7 +98,7 @@ class Tracker:
         self._stop = threading.Event()
         self._closed = False
         self._requested_step = self._agg.last_processed_step
-        self._sinks = self._open_sinks(sinks, saved.get("sink_ids", {}))
+        self._sinks = self._open_sinks(chosen, saved.get("sink_ids", {}))
         self.files.save_configs({"tracker": self.config.model_dump(mode="json")})
         params = _flat_params(self.config)
         for sink in self._sinks.values():
@@ -197,12 +201,8 @@ class Tracker:
     # ------------------------------------------------------------------ sinks
 
     def _open_sinks(
-        self, given: Sequence[Sink] | None, resume_ids: Mapping[str, str]
+        self, chosen: Sequence[Sink], resume_ids: Mapping[str, str]
     ) -> dict[str, GuardedSink]:
-        if given is not None:
-            chosen = list(given)
-        else:
-            chosen = [self._make_sink(name) for name in self._mirror_names()]
         run = SinkRun(self.config.app_name, self.config.run_name, self.files.run_dir)
         opened: dict[str, GuardedSink] = {}
         for sink in chosen:

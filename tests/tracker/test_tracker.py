@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+import labtrack
+from labtrack import (
+    MetricConfig,
+    PersistenceConfig,
+    RawMetricEvent,
+    StatsConfig,
+    Tracker,
+    TrackerConfig,
+)
+from labtrack.sinks import MemorySink
+
+
+def make_config(root: Path, *metrics: MetricConfig, interval: float = 0.05) -> TrackerConfig:
+    return TrackerConfig(
+        app_name="app",
+        run_name="run1",
+        persistence=PersistenceConfig(ROOT_DATA_DIR=str(root)),
+        stats=StatsConfig(processing_interval_seconds=interval, metrics=list(metrics)),
+    )
+
+
+def test_events_reach_the_store_and_the_mirrors_by_log_to(tmp_path: Path) -> None:
+    tb, console = MemorySink(), MemorySink()
+    tb.name, console.name = "tensorboard", "console"  # type: ignore[misc]
+    cfg = make_config(
+        tmp_path,
+        MetricConfig(name="Loss/Total", log_frequency_steps=2, log_to=["tensorboard", "console"]),
+        MetricConfig(name="Buffer/Size", aggregation="latest", log_to=["tensorboard"]),
+    )
+    with Tracker(cfg, sinks=[tb, console]) as tracker:
+        for step in range(1, 5):
+            tracker.log_event(
+                RawMetricEvent(name="Loss/Total", value=float(step), global_step=step)
+            )
+            tracker.log_event(
+                RawMetricEvent(name="Buffer/Size", value=10.0 * step, global_step=step)
+            )
+            tracker.force_process_and_log(step)
+        assert tracker.get_run_base_dir() == str((tmp_path / "app/runs/run1").resolve())
+
+    assert tb.series("Loss/Total") == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+    assert console.series("Buffer/Size") == []
+    assert tb.series("Buffer/Size") == [(s, 10.0 * s) for s in range(1, 5)]
+    assert tb.params["app_name"] == "app"
+
+    (view,) = labtrack.Store(tmp_path).runs()
+    assert (view.experiment, view.name, view.status) == ("app", "run1", "completed")
+    assert view.scalars("Loss/Total").values.tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert view.summary["tracker_events_received"] == 8
+
+
+def test_background_thread_processes_on_its_interval_and_the_store_sees_it_live(
+    tmp_path: Path,
+) -> None:
+    cfg = make_config(tmp_path, MetricConfig(name="loss", log_frequency_steps=1))
+    tracker = Tracker(cfg, sinks=[])
+    try:
+        tracker.log_event(RawMetricEvent(name="loss", value=0.5, global_step=3))
+        tracker.process_and_log(3)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            view = labtrack.Store(tmp_path).runs()[0]
+            if "loss" in view.scalar_tags:
+                break
+            time.sleep(0.05)
+        assert view.status == "running"
+        assert view.scalars("loss").steps.tolist() == [3]
+    finally:
+        tracker.shutdown()
+
+
+def test_bad_input_fails_at_the_caller_naming_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="value"):
+        RawMetricEvent(name="loss", value="high", global_step=1)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="global_step"):
+        RawMetricEvent(name="loss", value=1.0, global_step=-1)
+    with pytest.raises(ValidationError, match="name"):
+        RawMetricEvent(name=3, value=1.0, global_step=1)  # type: ignore[arg-type]
+    with Tracker(make_config(tmp_path, MetricConfig(name="loss")), sinks=[]) as tracker:
+        with pytest.raises(TypeError, match="RawMetricEvent"):
+            tracker.log_event({"name": "loss"})  # type: ignore[arg-type]
+        tracker.log_events([("loss", "x", 1, None), ("nope", 1.0, 1, None)])
+        tracker.log_event(RawMetricEvent(name="loss", value=float("nan"), global_step=1))
+        counts = tracker.get_counts()
+    assert (counts["invalid"], counts["unknown"], counts["nonfinite"]) == (1, 1, 1)
+    assert counts["unknown_names"] == ["nope"]
+
+
+class BrokenSink(MemorySink):
+    name = "mlflow"
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], *, step: int, wall_time: float | None = None
+    ) -> None:
+        raise ConnectionError("MLflow unreachable")
+
+
+def test_a_failing_mirror_never_stops_the_tracker_or_the_store(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, MetricConfig(name="loss", log_to=["mlflow"]))
+    with Tracker(cfg, sinks=[BrokenSink()]) as tracker:
+        for step in range(1, 4):
+            tracker.log_event(RawMetricEvent(name="loss", value=float(step), global_step=step))
+            tracker.force_process_and_log(step)
+    view = labtrack.Store(tmp_path).runs()[0]
+    assert view.scalars("loss").values.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_restarting_on_the_same_run_continues_its_step_state(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, MetricConfig(name="loss", log_frequency_steps=10))
+    first = Tracker(cfg, sinks=[])
+    first.log_event(RawMetricEvent(name="loss", value=1.0, global_step=10))
+    first.force_process_and_log(10)
+    first.shutdown()
+    with Tracker(cfg, sinks=[]) as again:
+        assert again.get_counts()["last_processed_step"] == 10
+        again.log_event(RawMetricEvent(name="loss", value=2.0, global_step=15))
+        again.process_and_log(15)
+    (view,) = labtrack.Store(tmp_path).runs()
+    assert view.scalars("loss").steps.tolist() == [10, 15]  # 15: the final forced processing
+
+
+def test_default_mirrors_mlflow_and_tensorboard_read_back(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    pytest.importorskip("tensorboardX")
+    from mlflow.tracking import MlflowClient
+
+    from tests.sinks.test_tensorboard import read_scalars
+
+    cfg = make_config(tmp_path, MetricConfig(name="Loss/Total", log_frequency_steps=1))
+    with Tracker(cfg) as tracker:
+        for step in (1, 2):
+            tracker.log_event(RawMetricEvent(name="Loss/Total", value=step / 4, global_step=step))
+            tracker.force_process_and_log(step)
+        tracker.save_training_state(nn_state_dict={"w": 1}, optimizer_state_dict={}, global_step=2)
+        run_id = tracker.get_mlflow_run_id()
+    assert run_id is not None
+    client = MlflowClient(tracking_uri=cfg.persistence.MLFLOW_TRACKING_URI)
+    history = client.get_metric_history(run_id, "Loss/Total")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.25), (2, 0.5)]
+    assert client.get_run(run_id).data.params["app_name"] == "app"
+    assert {a.path for a in client.list_artifacts(run_id)} == {"checkpoints", "configs"}
+    assert read_scalars(tmp_path / "app/runs/run1/tensorboard") == {
+        "Loss/Total": [(1, 0.25), (2, 0.5)]
+    }
+
+
+def test_explicit_mirror_whose_package_is_missing_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
+    cfg = make_config(tmp_path, MetricConfig(name="x")).model_copy(update={"mirrors": ["mlflow"]})
+    with pytest.raises(labtrack.MissingExtraError, match=r'pip install "labtrack\[mlflow\]"'):
+        Tracker(cfg)
+
+
+def test_importing_the_tracker_does_not_import_ray() -> None:
+    from tests.conftest import run_python
+
+    out = run_python(
+        "import sys, labtrack.tracker, labtrack; labtrack.Tracker; labtrack.RawMetricEvent;"
+        "print(sorted(m for m in ('ray', 'mlflow', 'torch', 'tensorboardX') if m in sys.modules))",
+        cwd=Path.cwd(),
+    )
+    assert out.stdout.strip() == "[]", out.stderr
