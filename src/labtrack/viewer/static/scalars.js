@@ -43,7 +43,7 @@ function buildScalars() {
   smooth.addEventListener("input", () => {
     SC.smoothing = +smooth.value; smoothLabel.textContent = "smoothing " + SC.smoothing.toFixed(2);
     localStorage.setItem("lt.smoothing", SC.smoothing);
-    for (const c of SC.charts.values()) if (c.last) draw(c, c.last, false);
+    for (const c of SC.charts.values()) if (c.last) draw(c, c.last, false, c.zoomed ? c.range : null);
   });
   SC.els = { body };
   SC.built = true;
@@ -104,7 +104,7 @@ function makeChart(tag, handles) {
   const png = h("button", { class: "btn", onclick: () => exportPng(c) }, "PNG");
   logBox.addEventListener("change", () => {
     localStorage.setItem("lt.log." + tag, logBox.checked ? "1" : "0");
-    if (c.last) draw(c, c.last, true);
+    if (c.last) draw(c, c.last, true, c.zoomed ? c.range : null);
   });
   c.card = h("div", { class: "card", dataset: { tag } },
     h("div", { class: "cardhead" }, h("span", { class: "ctitle", title: tag }, tag),
@@ -122,7 +122,7 @@ async function fetchChart(c, resetZoom, range) {
     const data = await getJSON("/api/scalars?" + qs(params));
     if (seq !== c.seq) return;   // a newer request for this chart is on its way
     if (resetZoom) c.zoomed = false;
-    draw(c, data, resetZoom || !c.u, range);
+    draw(c, data, resetZoom || !c.u, range || (c.zoomed ? c.range : null));
   } catch (e) {
     c.info.textContent = "error: " + e.message;
   }
@@ -160,12 +160,13 @@ function draw(c, data, rebuild, range) {
   renderLegend(c, series);
   if (c.u && !rebuild && c.uSeriesCount === uSeries.length) {
     c.u.setData(uData, !c.zoomed);
-    if (c.zoomed && range) c.u.setScale("x", { min: range[0], max: range[1] });
   } else {
     if (c.u) c.u.destroy();
     c.u = new uPlot(chartOpts(c, uSeries, log), uData, c.plot);
     c.uSeriesCount = uSeries.length;
   }
+  if (c.zoomed && range) { c.range = range; c.u.setScale("x", { min: range[0], max: range[1] }); }
+  else if (!c.zoomed) c.range = null;
   markDrawn(c);
 }
 
@@ -178,12 +179,6 @@ function markDrawn(c) {
 
 function chartOpts(c, uSeries, log) {
   const width = Math.max(200, c.plot.clientWidth || 480);
-  const onZoom = debounce((u) => {
-    const min = u.scales.x.min, max = u.scales.x.max;
-    if (c.ignoreScale) { c.ignoreScale = false; return; }
-    c.zoomed = true;
-    fetchChart(c, false, [min, max]);
-  }, 120);
   return {
     width, height: 240,
     legend: { show: false },
@@ -191,15 +186,21 @@ function chartOpts(c, uSeries, log) {
     series: uSeries,
     axes: [{ stroke: "#555", grid: { stroke: "#eee" } }, { stroke: "#555", grid: { stroke: "#eee" }, size: 60 }],
     cursor: {
-      drag: { x: true, y: false },
+      drag: { x: true, y: false, setScale: false },
       dataIdx: (u, si, hoveredIdx) => nearestNonNull(u.data[si], hoveredIdx),
       bind: {
-        dblclick: () => () => { c.zoomed = false; c.ignoreScale = true; fetchChart(c, true); return null; },
+        dblclick: () => () => { c.zoomed = false; fetchChart(c, true); return null; },
       },
     },
     hooks: {
-      setSelect: [(u) => { if (u.select.width > 2) { /* zoom handled by setScale */ } }],
-      setScale: [(u, key) => { if (key === "x" && c.u === u && !c.settingData && u.select.width > 0) onZoom(u); }],
+      setSelect: [(u) => {
+        // Drag to zoom: fetch the window at full pixel resolution, then show it.
+        if (u.select.width < 3) return;
+        const min = u.posToVal(u.select.left, "x"), max = u.posToVal(u.select.left + u.select.width, "x");
+        u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+        c.zoomed = true;
+        fetchChart(c, false, [min, max]);
+      }],
       setCursor: [(u) => showTip(c, u)],
     },
   };

@@ -135,7 +135,7 @@ function entrySlider(entries, render) {
   const body = h("div", { class: "slotbody" });
   const show = () => {
     const e = entries[+slider.value];
-    label.textContent = `step ${e.step}  (${+slider.value + 1} of ${entries.length})`;
+    label.textContent = `step ${e.step} (${+slider.value + 1} of ${entries.length})`;
     render(e, body);
   };
   slider.addEventListener("input", debounce(show, 60));
