@@ -129,6 +129,17 @@ def _find(ref: str, store_dir: str | None) -> RunView:
     return Store(store_dir).run(ref)
 
 
+def _find_many(ref: str, store_dir: str | None) -> list[RunView]:
+    """A run id / prefix / directory, or a folder: every readable run below it."""
+    path = Path(ref)
+    if path.is_dir() and not (path / ".labtrack").is_dir():
+        views = [v for v in Store(path).runs() if not v.error]
+        if not views:
+            raise ValueError(f"no readable runs below {path}")
+        return views
+    return [_find(ref, store_dir)]
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -187,9 +198,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     require("pandas", "data", "labtrack export")
     frames = []
-    for ref in args.runs:
-        view = _find(ref, args.dir)
-        frame = view.to_pandas(args.tag)
+    views = [view for ref in args.runs for view in _find_many(ref, args.dir)]
+    for view in views:
+        frame = view.to_pandas([t for t in args.tag if t in view.scalar_tags] if args.tag else None)
         frame.insert(0, "name", view.name)
         frame.insert(0, "experiment", view.experiment)
         frame.insert(0, "run_id", view.id)

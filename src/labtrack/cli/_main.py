@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export runs' scalars as CSV or Parquet")
     export.add_argument(
-        "runs", nargs="+", metavar="RUN", help="run ids, id prefixes or directories"
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run ids, id prefixes, run directories, or folders (every run below them)",
     )
     export.add_argument("--dir", "-d", help="store directory to look ids up in")
     export.add_argument("--format", "-f", choices=["csv", "parquet"], default="csv")
