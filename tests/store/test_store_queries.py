@@ -146,3 +146,22 @@ def test_default_store_is_env_var_then_out(workdir: Path, monkeypatch: pytest.Mo
         pass
     assert moved.dir.is_relative_to(workdir / "elsewhere")
     assert [v.id for v in labtrack.Store().runs()] == [moved.id]
+
+
+def test_views_and_stores_pickle_for_workers_and_runs_refuse_clearly(store: labtrack.Store) -> None:
+    import pickle
+
+    view = store.runs(experiment="sweep")[0]
+    view.scalars("loss")  # has read data: memoryviews inside must not leak into the pickle
+    again = pickle.loads(pickle.dumps(view))
+    assert (
+        again.id == view.id
+        and again.scalars("loss").values.tolist() == view.scalars("loss").values.tolist()
+    )
+    assert (
+        pickle.loads(pickle.dumps(store)).runs(experiment="sweep")[0].id
+        == store.runs(experiment="sweep")[0].id
+    )
+    with labtrack.start_run("e", dir=store.dir) as run:
+        with pytest.raises(TypeError, match="cannot be sent to another process"):
+            pickle.dumps(run)

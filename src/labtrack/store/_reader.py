@@ -175,6 +175,11 @@ class RunView:
     def __repr__(self) -> str:
         return f"<RunView {self.experiment}/{self.name} id={self.id} status={self.status}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to another process (a Ray task, a pool worker) as its directory and metadata;
+        # the data is read again there, lazily.
+        return (_rebuild_view, (str(self.dir), self._meta, self.error))
+
     # ------------------------------------------------------------------ data
 
     def refresh(self) -> RunView:
@@ -375,6 +380,12 @@ class RunView:
         if not frames:
             return pd.DataFrame(columns=["tag", "step", "value", "wall_time"])  # type: ignore[attr-defined, no-any-return]
         return pd.concat(frames, ignore_index=True)  # type: ignore[attr-defined, no-any-return]
+
+
+def _rebuild_view(run_dir: str, meta: dict[str, Any], error: str | None) -> RunView:
+    view = RunView(run_dir, meta=meta)
+    view.error = error
+    return view
 
 
 def open_run(path: str | Path) -> RunView:

@@ -745,6 +745,13 @@ class RunWriter:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.experiment}/{self.name} id={self.id} dir={self.dir}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            f"a run being written cannot be sent to another process (one writer per run): "
+            f"send its directory ({self.dir}) and read it there with labtrack.store.open_run(), "
+            "or start a run in the worker, or send events to a labtrack Tracker"
+        )
+
 
 def _tags_dict(tags: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
