@@ -34,3 +34,9 @@ def run_script(path: Path, *args: str, timeout: float = 120, check: bool = True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{path.name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def script():
+    """``script(path, *args)`` runs a Python script in a real subprocess (see run_script)."""
+    return run_script

@@ -82,8 +82,8 @@ class Experiment:
         self._configs_fn: ConfigsArg | None = None
         self._report_fn: Callable[[Tensor], Any] | None = None
 
-    def __call__(self, config: Config) -> Any:
-        return self.fn(config)
+    def __call__(self, config: Mapping[str, Any]) -> Any:
+        return self.fn(config if isinstance(config, Config) else Config(config))
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, executor={self.executor!r})"
@@ -143,7 +143,8 @@ class Experiment:
         }
         opts = _Settings.resolve(self, given, argv)
         cfgs = self._load_configs(configs)
-        root = opts.root(report_only=opts.report_only)
+        # absolute: workers (Ray's in particular) may run in another working directory
+        root = opts.root(report_only=opts.report_only).absolute()
         planned = _plan(cfgs, root)
         records: list[Any] = [None] * len(planned)
         todo: list[int] = []
@@ -258,7 +259,7 @@ class _Settings:
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.name: str = values["name"]
-        self.executor: str | Executor | None = values["executor"]
+        self.executor: Executor = values["executor"]
         self.timestamp: bool | str = values["timestamp"]
         self.output_dir = Path(values["output_dir"])
         self.max_workers: int | None = values["max_workers"]
@@ -288,6 +289,8 @@ class _Settings:
             argv = sys.argv[1:]
         if argv is not None:
             values.update(cli.parse(argv, prog=os.path.basename(sys.argv[0]) or None))
+        if not isinstance(values["executor"], Executor):
+            values["executor"] = get_executor(values["executor"])  # bad names fail here, early
         if values["output_dir"] is None:
             values["output_dir"] = default_store_dir()
         if not isinstance(values["name"], str) or not values["name"] or "/" in values["name"]:
@@ -383,7 +386,9 @@ class _Sweep:
                 with contextlib.suppress(FileNotFoundError):
                     (out / stale).unlink()
         total = len(self.planned)
-        with SweepProgress(total, cached, bar=self.opts.capture, title=self.opts.name) as prog:
+        with SweepProgress(
+            total, cached, bar=self.opts.capture, title=self.opts.name, guard=self.executor.guard
+        ) as prog:
             self.progress = prog
             n = self.workers(len(todo))
             try:
@@ -419,7 +424,8 @@ class _Sweep:
             with contextlib.suppress(Exception):
                 cache.write_result(result_path, rec)
         if not isinstance(rec, Mapping):
-            rec = cache.read_result(result_path)
+            with self.executor.guard():
+                rec = cache.read_result(result_path)
         if rec is None:  # stopped (Ctrl-C): left for a later continue
             return
         with self.lock:

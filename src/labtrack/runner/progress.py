@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 
 class SweepProgress:
     """Counts of a sweep, shown live on stderr while the sweep runs."""
 
-    def __init__(self, total: int, cached: int, *, bar: bool, title: str) -> None:
+    def __init__(
+        self,
+        total: int,
+        cached: int,
+        *,
+        bar: bool,
+        title: str,
+        guard: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
+        self._guard = guard
         self.total = total
         self.cached = cached
         self.done = 0
@@ -52,6 +63,9 @@ class SweepProgress:
                 TimeRemainingColumn(),
                 console=Console(file=sys.stderr),
                 transient=False,
+                auto_refresh=False,  # no refresh thread: output only from guarded updates
+                redirect_stdout=False,  # workers (forked ones too) keep the real streams
+                redirect_stderr=False,
             )
             self._progress.start()
             self._task = self._progress.add_task(
@@ -74,7 +88,9 @@ class SweepProgress:
 
     def _update(self, advance: int = 0) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, advance=advance, **self._fields())
+            with self._guard():
+                self._progress.update(self._task, advance=advance, **self._fields())
+                self._progress.refresh()
 
     def started(self, name: str) -> None:
         with self._lock:
@@ -92,4 +108,5 @@ class SweepProgress:
             if self._progress is None:
                 state = "done" if ok else f"FAILED {message}"
                 n = self.cached + self.done + self.failed
-                print(f"[labtrack {n}/{self.total}] {name}: {state}", file=sys.stderr, flush=True)
+                with self._guard():
+                    print(f"[labtrack {n}/{self.total}] {name}: {state}", file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ Ctrl-C to stop work in flight.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -43,6 +44,14 @@ class Executor(ABC):
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook
         """Stop work in flight (Ctrl-C); the default does nothing."""
+
+    def guard(self) -> contextlib.AbstractContextManager[Any]:
+        """Held by the runner while it prints or reads results in other threads.
+
+        An executor that forks returns a lock it also holds while forking, so that no other
+        thread holds an import or stream lock at that moment (a child would deadlock on it).
+        """
+        return contextlib.nullcontext()
 
 
 def get_executor(executor: str | Executor | None = None) -> Executor:

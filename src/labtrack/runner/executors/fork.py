@@ -22,6 +22,11 @@ from labtrack.runner.executors._process import collect, describe_exit
 from labtrack.runner.executors.base import Executor
 
 
+# Held while forking and while the runner's other threads print or unpickle results: a
+# child forked while another thread holds an import or stream lock would deadlock on it.
+_FORK_LOCK = threading.RLock()
+
+
 class ForkExecutor(Executor):
     """Run each config in a child made by ``os.fork()`` (Unix only)."""
 
@@ -32,14 +37,19 @@ class ForkExecutor(Executor):
         self._lock = threading.Lock()
         self._interrupted = False
 
+    def guard(self) -> contextlib.AbstractContextManager[Any]:
+        return _FORK_LOCK
+
     def run(self, fn: Callable[[Config], Any], config: Config, result_path: Path) -> Any:
         if self._interrupted:
             return None
         result_path.parent.mkdir(parents=True, exist_ok=True)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        pid = os.fork()
+        with _FORK_LOCK:
+            _preimport()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            pid = os.fork()
         if pid == 0:  # the child: never return into the runner's code
             code = 1
             try:
@@ -67,9 +77,10 @@ class ForkExecutor(Executor):
         # (on KeyboardInterrupt the pid stays listed, for interrupt() to stop and reap)
         with self._lock:
             self._pids.discard(pid)
-        return collect(
-            fn, config, result_path, describe_exit(code), self._interrupted, exit_code=code
-        )
+        with _FORK_LOCK:
+            return collect(
+                fn, config, result_path, describe_exit(code), self._interrupted, exit_code=code
+            )
 
     def interrupt(self) -> None:
         """SIGINT every child (its run ends ``killed``); SIGKILL those still alive after 5 s."""
@@ -93,3 +104,11 @@ class ForkExecutor(Executor):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
+
+
+def _preimport() -> None:
+    """Import in the parent what every child needs, so no child imports it after the fork."""
+    import cloudpickle  # noqa: F401
+
+    import labtrack._run  # noqa: F401
+    import labtrack.store  # noqa: F401
