@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 # 1. Configure the tracker
 # Example: Customize persistence and add one custom metric to defaults
-my_metrics = DEFAULT_METRICS + [
+my_metrics = DEFAULT_METRICS + [  # noqa: RUF005 - written as documented
     MetricConfig(name="Custom/MyValue", source="custom", aggregation="mean", log_frequency_steps=20)
 ]
 
@@ -172,7 +172,9 @@ try:
         should_save_buffer = current_step % tracker_config.persistence.BUFFER_SAVE_FREQ_STEPS == 0
         # Example: Save checkpoint every 20 steps
         if current_step % 20 == 0:
-            logger.info(f"Requesting save at step {current_step}, save buffer: {should_save_buffer}")
+            logger.info(
+                f"Requesting save at step {current_step}, save buffer: {should_save_buffer}"
+            )
             # Pass actual state dicts and buffer content
             mock_model_config = {"layers": 2}  # Example config
             mock_env_config = {"id": "env-v1"}  # Example config

@@ -31,8 +31,12 @@ def make_config(root: Path, run: str) -> TrackerConfig:
             processing_interval_seconds=0.1,
             metrics=[
                 MetricConfig(name="loss", log_frequency_steps=1),
-                MetricConfig(name="score", raw_event_name="episode_end", context_key="score",
-                             aggregation="sum"),
+                MetricConfig(
+                    name="score",
+                    raw_event_name="episode_end",
+                    context_key="score",
+                    aggregation="sum",
+                ),
             ],
         ),
     )
@@ -93,8 +97,9 @@ def test_killed_actor_restarts_and_continues_the_same_run(
     first_pid = wait_for(actor)
     for step in range(1, 6):
         actor.log_event.remote(RawMetricEvent(name="loss", value=float(step), global_step=step))
-    actor.log_event.remote(RawMetricEvent(name="episode_end", value=1, global_step=5,
-                                          context={"score": 2.0}))
+    actor.log_event.remote(
+        RawMetricEvent(name="episode_end", value=1, global_step=5, context={"score": 2.0})
+    )
     ray.get(actor.force_process_and_log.remote(5))
     run_dir = ray.get(actor.get_run_base_dir.remote())
 

@@ -23,8 +23,14 @@ def test_usage_example_runs_and_resumes(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC), "EXAMPLE_STEPS": "100", "EXAMPLE_SLEEP": "0"}
 
     def run() -> str:
-        done = subprocess.run([sys.executable, str(EXAMPLE)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=240)
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLE)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stderr
 
