@@ -64,6 +64,7 @@ _LAZY: dict[str, str] = {
     "RayExecutor": ".runner",
     # distributed statistics and training-state persistence
     "Tracker": ".tracker",
+    "TrackerClient": ".tracker",
     "TrackerActor": ".tracker",
     "TrackerConfig": ".tracker",
     "PersistenceConfig": ".tracker",
