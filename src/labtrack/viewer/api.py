@@ -172,29 +172,49 @@ def scalars(request: Request) -> Response:
     out = []
     for h in handles:
         try:
-            series = state.series(h, tag)
+            out.append(downsampled(state, h, tag, mode, buckets, lo, hi))
         except Exception as exc:
             out.append({"run": h, "error": f"{type(exc).__name__}: {exc}", "total": 0, "shown": 0})
-            continue
-        x = x_values(series, mode)
-        y = series.values
-        order = ascending(x)
-        if order is not None:
-            x, y = x[order], y[order]
-        idx = m4_indices(x, y, buckets, lo, hi)
-        steps = series.steps if order is None else series.steps[order]
-        out.append(
-            {
-                "run": h,
-                "total": len(y),
-                "shown": len(idx),
-                "x": x[idx].tolist(),
-                "y": y[idx].tolist(),
-                "step": steps[idx].tolist(),
-                "last_step": int(series.steps[-1]) if len(series.steps) else None,
-            }
-        )
     return json_response({"tag": tag, "x": mode, "series": out})
+
+
+def downsampled(
+    state: ViewerState,
+    h: int,
+    tag: str,
+    mode: str,
+    buckets: int,
+    lo: float | None,
+    hi: float | None,
+) -> dict[str, Any]:
+    """One run's series of ``tag``, downsampled; whole-range answers are cached until it grows."""
+    series = state.series(h, tag)
+    key = (h, tag, mode, buckets, len(series.values))
+    if lo is None and hi is None:
+        hit: dict[str, Any] | None = state.downsampled.get(key)
+        if hit is not None:
+            return hit
+    x = x_values(series, mode)
+    y = series.values
+    steps = series.steps
+    order = ascending(x)
+    if order is not None:
+        x, y, steps = x[order], y[order], steps[order]
+    idx = m4_indices(x, y, buckets, lo, hi)
+    out: dict[str, Any] = {
+        "run": h,
+        "total": len(y),
+        "shown": len(idx),
+        # steps are sent as integers; with x=step they are the x values themselves
+        "x": steps[idx].tolist() if mode == "step" else x[idx].tolist(),
+        "y": y[idx].tolist(),
+        "last_step": int(series.steps[-1]) if len(series.steps) else None,
+    }
+    if mode != "step":
+        out["step"] = steps[idx].tolist()
+    if lo is None and hi is None:
+        state.downsampled.put(key, out)
+    return out
 
 
 def _run_names(state: ViewerState, handles: list[int]) -> dict[int, str]:

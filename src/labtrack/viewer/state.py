@@ -18,6 +18,7 @@ import json
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,29 @@ def run_summary(entry: RunEntry) -> dict[str, Any]:
     }
 
 
+class ResultCache:
+    """A small LRU of computed answers (downsampled whole-range series), bounded in entries."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class ViewerState:
     """The store being viewed, its runs by handle, and the series cache."""
 
@@ -130,6 +154,8 @@ class ViewerState:
         self.root = root.resolve()
         self.store: Store = Store(self.root)
         self.refresh_interval = refresh_interval
+        # keyed by (run, tag, x mode, buckets, series length): a growing run misses naturally
+        self.downsampled = ResultCache()
         self._handles: dict[str, int] = {}
         self._entries: dict[int, RunEntry] = {}
         self._rows: list[dict[str, Any]] = []

@@ -87,6 +87,7 @@ function applyFilters() {
   RUNS.els.spacer.style.height = rows.length * RUNS.ROW + "px";
   renderHeader();
   renderRows(true);
+  if (LT.runs.length && !document.body.dataset.tableAt) document.body.dataset.tableAt = performance.now().toFixed(1);
 }
 
 function gridTemplate() {
