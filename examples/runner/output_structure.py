@@ -6,6 +6,8 @@ import labtrack
 # Default: uses function name, with timestamp
 @labtrack.experiment
 def my_experiment(config): ...
+
+
 # -> out/my_experiment/2024-01-25_14-30-00/<config>-<hash>/
 
 
@@ -20,6 +22,8 @@ my_experiment.run(executor="inline")
 # Custom name, no timestamp (overwrites previous runs)
 @labtrack.experiment(name="mnist", timestamp=False)
 def my_experiment(config): ...
+
+
 # -> out/mnist/<config>-<hash>/
 
 

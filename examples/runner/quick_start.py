@@ -1,8 +1,8 @@
 """Quick start: two configs, cached results, a report with a config query.
 
-    python quick_start.py                      # runs both configs (new timestamp)
-    python quick_start.py --timestamp <ts>     # continues that run: nothing left to do
-    python quick_start.py --executor inline --no-timestamp --output-dir results/
+python quick_start.py                      # runs both configs (new timestamp)
+python quick_start.py --timestamp <ts>     # continues that run: nothing left to do
+python quick_start.py --executor inline --no-timestamp --output-dir results/
 """
 
 import labtrack

@@ -14,22 +14,31 @@ def configs():
     cfgs = [{"name": "exp", "base_lr": 0.01, "mlp": {"width": 32, "depth": 2}}]
 
     # Sweep over learning rates
-    cfgs = sweep(cfgs, [
-        {"name": "lr0.1", "learning_rate": 0.1},
-        {"name": "lr0.01", "learning_rate": 0.01},
-    ])
+    cfgs = sweep(
+        cfgs,
+        [
+            {"name": "lr0.1", "learning_rate": 0.1},
+            {"name": "lr0.01", "learning_rate": 0.01},
+        ],
+    )
 
     # Sweep over epochs (creates 2x2 = 4 configs)
-    cfgs = sweep(cfgs, [
-        {"name": "e10", "epochs": 10},
-        {"name": "e100", "epochs": 100},
-    ])
+    cfgs = sweep(
+        cfgs,
+        [
+            {"name": "e10", "epochs": 10},
+            {"name": "e100", "epochs": 100},
+        ],
+    )
 
     # Dot notation: only updates width, keeps depth
-    cfgs = sweep(cfgs, [
-        {"name": "w64", "mlp.width": 64},
-        {"name": "w128", "mlp.width": 128},
-    ])
+    cfgs = sweep(
+        cfgs,
+        [
+            {"name": "w64", "mlp.width": 64},
+            {"name": "w128", "mlp.width": 128},
+        ],
+    )
 
     return cfgs  # Shape: (1, 2, 2, 2), names: exp_lr0.1_e10_w64, ...
 

@@ -18,7 +18,11 @@ print(config)
 config = load_config("experiment.yaml")
 # Result: {model: {hidden_size: 512, num_layers: 4}, learning_rate: 0.001, batch_size: 32}
 print(config)
-assert config == {"model": {"hidden_size": 512, "num_layers": 4}, "learning_rate": 0.001, "batch_size": 32}
+assert config == {
+    "model": {"hidden_size": 512, "num_layers": 4},
+    "learning_rate": 0.001,
+    "batch_size": 32,
+}
 
 
 @labtrack.experiment(executor="fork")
@@ -29,10 +33,13 @@ def experiment(config):
 @experiment.configs
 def configs():
     base = load_config("configs/base.yaml")
-    return sweep([base], [
-        {"name": "small", "model.hidden_size": 128},
-        {"name": "large", "model.hidden_size": 1024},
-    ])
+    return sweep(
+        [base],
+        [
+            {"name": "small", "model.hidden_size": 128},
+            {"name": "large", "model.hidden_size": 1024},
+        ],
+    )
 
 
 @experiment.report

@@ -32,7 +32,9 @@ def run_script(path: Path, *args: str, timeout: float = 120, check: bool = True)
         timeout=timeout,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{path.name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"{path.name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

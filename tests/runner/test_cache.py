@@ -26,7 +26,13 @@ def test_hash_ignores_name_out_and_key_order():
 def test_hash_is_stable_across_processes_and_hash_seeds():
     code = f"import sys; sys.path.insert(0, {SRC!r}); from labtrack.runner import cache; print(cache.config_hash({CONFIG!r}))"
     seen = {
-        subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         for seed in ("0", "1", "12345")
     }
     assert seen == {cache.config_hash(CONFIG)}

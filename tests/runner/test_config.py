@@ -33,7 +33,9 @@ def test_merge_dotted_keys_update_one_nested_value_and_keep_siblings():
 
 
 def test_merge_plain_key_replaces_the_whole_value():
-    assert merge({"mlp": {"width": 32, "depth": 2}}, {"mlp": {"width": 64}}) == {"mlp": {"width": 64}}
+    assert merge({"mlp": {"width": 32, "depth": 2}}, {"mlp": {"width": 64}}) == {
+        "mlp": {"width": 64}
+    }
 
 
 def test_merge_through_a_non_mapping_names_the_key():

@@ -27,7 +27,14 @@ def test_quick_start_and_its_cli(examples, script):
     assert "fast: 0.95" in report.stdout
     rerun = script(examples / "quick_start.py", "--timestamp", ts, "--rerun")
     assert "2 done" in rerun.stderr
-    script(examples / "quick_start.py", "--executor", "inline", "--no-timestamp", "--output-dir", "results/")
+    script(
+        examples / "quick_start.py",
+        "--executor",
+        "inline",
+        "--no-timestamp",
+        "--output-dir",
+        "results/",
+    )
     assert len(list((examples / "results" / "mnist").glob("*/result.pkl"))) == 2
     live = script(examples / "quick_start.py", "-s")
     assert "[labtrack 2/2]" in live.stderr
@@ -46,11 +53,25 @@ def test_robust_execution(examples, script):
     ("name", "expected"),
     [
         ("output_structure.py", ["out/experiment_v2/a-", "out/mnist/a-", "out/my_experiment/"]),
-        ("execution_modes.py", ["in_subprocess: ran in a child process", "in_fork: ran in a child process", "inline: ran in this process"]),
+        (
+            "execution_modes.py",
+            [
+                "in_subprocess: ran in a child process",
+                "in_fork: ran in a child process",
+                "inline: ran in this process",
+            ],
+        ),
         ("config_class.py", ["0.01\n0.01\n0.1"]),
         ("yaml_configs.py", ["'learning_rate': 0.0005", "small 512\nlarge 4096"]),
         ("registry_build.py", ["MLP 512 4", "MLP 1024", "MLP True"]),
-        ("sweeps.py", ["(1, 2, 2, 2)", "lr0.1 & e10: ['exp_lr0.1_e10_w64', 'exp_lr0.1_e10_w128']", "exp_lr0.01_e10_w128 1.0"]),
+        (
+            "sweeps.py",
+            [
+                "(1, 2, 2, 2)",
+                "lr0.1 & e10: ['exp_lr0.1_e10_w64', 'exp_lr0.1_e10_w128']",
+                "exp_lr0.01_e10_w128 1.0",
+            ],
+        ),
         ("custom_executor.py", ["[0, 2, 4]"]),
         ("alternative_api.py", ["s10 0.1\ns100 0.01"]),
         ("logging_in_runs.py", ["completed ['loss'] ['notes', 'stdout']"]),

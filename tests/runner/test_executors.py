@@ -8,10 +8,17 @@ from pathlib import Path
 import pytest
 
 import labtrack
-from labtrack import Executor, ForkExecutor, InlineExecutor, RayExecutor, SubprocessExecutor, get_executor
+from labtrack import (
+    Executor,
+    ForkExecutor,
+    InlineExecutor,
+    RayExecutor,
+    SubprocessExecutor,
+    get_executor,
+)
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     import ctypes, os, sys
     import labtrack
     from labtrack import build, register
@@ -50,7 +57,7 @@ SCRIPT = textwrap.dedent(
 
     if __name__ == "__main__":
         experiment.run()
-    '''
+    """
 )
 
 
@@ -59,13 +66,18 @@ def test_crashes_become_error_records_and_the_sweep_goes_on(tmp_path, executor, 
     main = tmp_path / "main.py"
     main.write_text(SCRIPT)
     proc = script(main, "--executor", executor, "--no-timestamp", "-j", "2")
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("REPORT")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT")]
     assert lines[0] == "REPORT ok 20 "
     assert lines[1].startswith("REPORT raise ValueError bad value")
     assert lines[2].startswith("REPORT exit WorkerCrashed") and "exit code 7" in lines[2]
     assert lines[3].startswith("REPORT segfault WorkerCrashed") and "SIGSEGV" in lines[3]
     statuses = {v.name: v.status for v in labtrack.Store(tmp_path / "out").runs()}
-    assert statuses == {"ok": "completed", "raise": "failed", "exit": "failed", "segfault": "failed"}
+    assert statuses == {
+        "ok": "completed",
+        "raise": "failed",
+        "exit": "failed",
+        "segfault": "failed",
+    }
     # continuing runs only the failed ones again
     again = script(main, "--executor", executor, "--no-timestamp")
     assert "4 configs, 1 cached" in again.stderr
@@ -131,7 +143,9 @@ def test_custom_executor_subclass(tmp_path):
     def double(config):
         return {"y": 2 * config.x}
 
-    results = double.run(configs=[{"name": "a", "x": 1}, {"name": "b", "x": 2}], executor=ex, argv=[])
+    results = double.run(
+        configs=[{"name": "a", "x": 1}, {"name": "b", "x": 2}], executor=ex, argv=[]
+    )
     assert ex.seen == ["a", "b"] and [r["y"] for r in results] == [2, 4]
     assert labtrack.Store("out").runs()[0].status == "completed"
 

@@ -40,9 +40,15 @@ def test_run_writes_the_layout_and_returns_results_with_name_config_and_outputs(
 
 
 def test_every_config_is_a_run_in_the_store(tmp_path):
-    make().run(configs=CONFIGS + [{"name": "bad", "lr": 0.5, "fail": True}], timestamp=False, argv=[])
+    make().run(
+        configs=[*CONFIGS, {"name": "bad", "lr": 0.5, "fail": True}], timestamp=False, argv=[]
+    )
     views = {v.name: v for v in labtrack.Store("out").runs(experiment="exp")}
-    assert {n: v.status for n, v in views.items()} == {"fast": "completed", "slow": "completed", "bad": "failed"}
+    assert {n: v.status for n, v in views.items()} == {
+        "fast": "completed",
+        "slow": "completed",
+        "bad": "failed",
+    }
     fast = views["fast"]
     assert fast.config == {"name": "fast", "lr": 0.1}
     assert list(fast.scalars("loss").values) == [0.1]
@@ -74,7 +80,7 @@ def test_report_only_reports_the_latest_timestamp_without_running(tmp_path, caps
     train = make()
     train.run(configs=CONFIGS, timestamp="2024-01-01_00-00-00", argv=[])
     seen = []
-    train.run(configs=CONFIGS + [{"name": "new", "lr": 0.2}], report=seen.append, argv=["--report"])
+    train.run(configs=[*CONFIGS, {"name": "new", "lr": 0.2}], report=seen.append, argv=["--report"])
     (results,) = seen
     assert results["fast"]["accuracy"] == 0.9
     assert results["new"]["type"] == "NotRun"
@@ -85,7 +91,11 @@ def test_cli_beats_run_arguments_which_beat_the_decorator(tmp_path):
     train = make(output_dir="deco")
     train.run(configs=CONFIGS, output_dir="runarg", timestamp=False, argv=[])
     assert Path("runarg/exp").is_dir() and not Path("deco").exists()
-    train.run(configs=CONFIGS, output_dir="runarg", argv=["--output-dir", "cli", "--name", "v2", "--no-timestamp"])
+    train.run(
+        configs=CONFIGS,
+        output_dir="runarg",
+        argv=["--output-dir", "cli", "--name", "v2", "--no-timestamp"],
+    )
     assert len(list(Path("cli/v2").glob("*/result.pkl"))) == 2
 
 
@@ -131,11 +141,16 @@ def test_a_corrupt_cached_result_is_run_again_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="corrupt"):
         again = train.run(configs=CONFIGS, timestamp=False, argv=[])
     assert again["fast"]["accuracy"] == 0.9
-    assert pickle.loads((again["fast"]["config"].out / "result.pkl").read_bytes())["accuracy"] == 0.9
+    assert (
+        pickle.loads((again["fast"]["config"].out / "result.pkl").read_bytes())["accuracy"] == 0.9
+    )
 
 
 def test_unknown_executor_lists_the_valid_ones(tmp_path):
-    with pytest.raises(labtrack.ExecutorError, match="unknown executor 'warp'; valid: inline, subprocess, fork, ray"):
+    with pytest.raises(
+        labtrack.ExecutorError,
+        match="unknown executor 'warp'; valid: inline, subprocess, fork, ray",
+    ):
         make(executor="warp").run(configs=CONFIGS, argv=[])
     assert not Path("out").exists()
     with pytest.raises(labtrack.ExecutorError, match="unknown executor 'warp'"):

@@ -13,7 +13,7 @@ import pytest
 import labtrack
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     import os, time
     import labtrack
 
@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
 
     if __name__ == "__main__":
         experiment.run()
-    '''
+    """
 )
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -44,12 +44,16 @@ def wait_for(predicate, timeout=60.0):
 
 
 @pytest.mark.parametrize("executor", ["subprocess", "fork", "inline"])
-def test_ctrl_c_keeps_finished_results_marks_in_flight_killed_and_continue_resumes(tmp_path, executor):
+def test_ctrl_c_keeps_finished_results_marks_in_flight_killed_and_continue_resumes(
+    tmp_path, executor
+):
     main = tmp_path / "main.py"
     main.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": SRC}
     args = [sys.executable, str(main), "--executor", executor, "--timestamp", "ts", "-j", "4"]
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     root = tmp_path / "out" / "long" / "ts"
 
     def status(name):
@@ -57,7 +61,13 @@ def test_ctrl_c_keeps_finished_results_marks_in_flight_killed_and_continue_resum
         return views[0].status if views else None
 
     try:
-        wait_for(lambda: status("a") == "completed" and status("b") == "completed" and status("c") == "running")
+        wait_for(
+            lambda: (
+                status("a") == "completed"
+                and status("b") == "completed"
+                and status("c") == "running"
+            )
+        )
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -71,7 +81,14 @@ def test_ctrl_c_keeps_finished_results_marks_in_flight_killed_and_continue_resum
     assert status("d") in ("killed", None)  # in flight (parallel) or never started (inline)
     assert not list(root.glob("c-*/result.pkl"))
 
-    done = subprocess.run(args, cwd=tmp_path, env={**env, "SLOW_SECONDS": "0"}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        args,
+        cwd=tmp_path,
+        env={**env, "SLOW_SECONDS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "4 configs, 2 cached" in done.stderr
     assert {status(n) for n in "abcd"} == {"completed"}

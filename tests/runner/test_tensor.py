@@ -7,7 +7,11 @@ from labtrack import Tensor
 
 def grid():
     data = [
-        {"name": f"exp_lr{lr}_e{e}", "config": {"learning_rate": lr, "epochs": e, "mlp": {"width": w}}, "acc": i}
+        {
+            "name": f"exp_lr{lr}_e{e}",
+            "config": {"learning_rate": lr, "epochs": e, "mlp": {"width": w}},
+            "acc": i,
+        }
         for i, (lr, e, w) in enumerate(
             (lr, e, w) for lr in (0.1, 0.01) for e in (10, 100) for w in (64,)
         )

@@ -109,4 +109,6 @@ class SweepProgress:
                 state = "done" if ok else f"FAILED {message}"
                 n = self.cached + self.done + self.failed
                 with self._guard():
-                    print(f"[labtrack {n}/{self.total}] {name}: {state}", file=sys.stderr, flush=True)
+                    print(
+                        f"[labtrack {n}/{self.total}] {name}: {state}", file=sys.stderr, flush=True
+                    )

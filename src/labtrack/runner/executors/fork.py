@@ -21,7 +21,6 @@ from labtrack.runner.config import Config
 from labtrack.runner.executors._process import collect, describe_exit
 from labtrack.runner.executors.base import Executor
 
-
 # Held while forking and while the runner's other threads print or unpickle results: a
 # child forked while another thread holds an import or stream lock would deadlock on it.
 _FORK_LOCK = threading.RLock()
@@ -110,5 +109,5 @@ def _preimport() -> None:
     """Import in the parent what every child needs, so no child imports it after the fork."""
     import cloudpickle  # noqa: F401
 
-    import labtrack._run  # noqa: F401
+    import labtrack._run
     import labtrack.store  # noqa: F401
