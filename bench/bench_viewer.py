@@ -175,13 +175,16 @@ def tensorboard(
         for _ in range(repeat):
             ctx = browser.new_context(viewport={"width": 1400, "height": 900})
             page = ctx.new_page()
-            page.goto(url + "/#timeseries", wait_until="commit")
-            # a scalar card whose line chart has drawn its series
+            # first chart drawn = the first scalar data response has arrived and its card's
+            # canvas has been painted (two animation frames later)
+            with page.expect_response(
+                lambda r: "/data/plugin/timeseries/timeSeries" in r.url, timeout=120_000
+            ):
+                page.goto(url + "/#timeseries", wait_until="commit")
             page.wait_for_function(
-                """() => [...document.querySelectorAll('scalar-card')].some(c =>
-                     c.querySelector('line-chart canvas, line-chart svg path.line, line-chart svg polyline, line-chart svg path'))""",
-                timeout=60_000,
+                "document.querySelector('scalar-card line-chart canvas') !== null", timeout=60_000
             )
+            page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             times.append(page.evaluate("performance.now()"))
             ctx.close()
         return times

@@ -260,3 +260,54 @@ def test_new_runs_and_points_appear_without_reload(browser, tmp_path, server_cls
     finally:
         ctx.close()
         srv.stop()
+
+
+def test_screenshot_of_a_typical_comparison(browser, tmp_path, server_cls):
+    """The picture in the README: four runs of a sweep, smoothed, one of them still running."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for i, (lr, depth) in enumerate([(0.1, 2), (0.03, 4), (0.01, 4), (0.003, 8)]):
+        run = labtrack.start_run(
+            "cifar10",
+            name=f"resnet-d{depth}-lr{lr}",
+            config={"lr": lr, "depth": depth},
+            dir=tmp_path,
+        )
+        n = 20_000 if i < 3 else 12_000
+        steps = np.arange(n)
+        decay = np.exp(-steps / (3000 + 1500 * i))
+        for s in range(0, n, 10):
+            noise = rng.normal(0, 0.04, 4)
+            run.log(
+                {
+                    "train/loss": float(2.3 * decay[s] + 0.1 * i + 0.15 + noise[0]),
+                    "train/acc": float(0.95 - 0.85 * decay[s] - 0.03 * i + noise[1] / 3),
+                    "eval/loss": float(2.3 * decay[s] + 0.12 * i + 0.3 + noise[2] / 2),
+                    "eval/acc": float(0.9 - 0.8 * decay[s] - 0.04 * i + noise[3] / 4),
+                },
+                step=int(s),
+            )
+        run.summary["best_acc"] = 0.9 - 0.04 * i
+        if i < 3:
+            run.finish()
+        else:
+            run.flush()
+        runs.append(run)
+    srv = server_cls(tmp_path)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+    pg = ctx.new_page()
+    try:
+        pg.goto(srv.url + "/#tab=scalars&runs=1,2,3,4")
+        pg.locator("#smoothing").fill("0.6")
+        wait_charts(pg)
+        assert pg.locator('.card[data-tag="train/loss"]').get_attribute("data-traces") == "4"
+        card = pg.locator('.card[data-tag="eval/loss"]')
+        box = card.locator(".plot .u-over").bounding_box()
+        pg.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+        shot(pg, "viewer")
+    finally:
+        ctx.close()
+        srv.stop()
+        runs[-1].finish()
