@@ -505,6 +505,9 @@ def create_labtrack_runs(root: Path, n: int, processes: int) -> float:
     else:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             made = sum(pool.map(_make_runs, [(str(root), c) for c in chunks]))
+            # Let the workers exit normally: the pool's __exit__ would SIGTERM them.
+            pool.close()
+            pool.join()
         if made != n:
             raise AssertionError(f"created {made} runs, wanted {n}")
     return time.perf_counter() - start

@@ -1,0 +1,39 @@
+"""The store benchmark runs end to end at tiny sizes and prints its summary table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "bench_store.py"
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_the_summary_table(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "## Summary (Markdown)" in out
+    summary = out.split("## Summary (Markdown)", 1)[1]
+    assert "| Workload" in summary
+    assert "| One scalar per call, us" in summary
+    assert "| Filter 200 runs by config.lr, catalog, ms" in summary
+    # every labtrack figure is a number, not a dash left by a missing measurement
+    first_row = next(line for line in summary.splitlines() if line.startswith("| One scalar"))
+    labtrack_cell = first_row.split("|")[2].strip()
+    assert labtrack_cell not in ("", "-")
+    float(labtrack_cell.replace(",", ""))
