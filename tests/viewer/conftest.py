@@ -74,6 +74,12 @@ def make_store(root: Path) -> dict[str, Path]:
                 img = np.zeros((16, 16, 3), dtype=np.uint8)
                 img[:, :, step] = 255
                 run.log_image("frames", img, step=step)
+            from PIL import Image
+
+            frames = [Image.new("RGB", (16, 16), c) for c in ("red", "green", "blue")]
+            gif = root / f"episode{i}.gif"
+            frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+            run.log_image("episode", gif, step=0)
             model = root / f"model{i}.bin"
             model.write_bytes(b"weights" * 10)
             run.log_artifact(model, kind="model")

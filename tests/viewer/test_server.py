@@ -121,6 +121,10 @@ def test_tags_text_figures_images_artifacts(server):
     status, png, _ = server.get(images[0]["url"])
     assert status == 200
     assert png.startswith(b"\x89PNG")
+    gif = _json(server, f"/api/images?run={h}&tag=episode")["entries"][0]
+    status, body, headers = server.get(gif["url"])
+    assert headers["content-type"] == "image/gif"
+    assert body.startswith(b"GIF89a")
     arts = _json(server, f"/api/artifacts?run={h}")["artifacts"]
     assert arts[0]["name"] == "model0.bin"
     assert arts[0]["kind"] == "model"

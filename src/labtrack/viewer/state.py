@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import threading
 import time
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from labtrack.store import RunView, Store
 
 LIVE_STATUSES = frozenset({"running"})
+log = logging.getLogger("labtrack.viewer")
 
 
 @dataclass
@@ -53,6 +55,8 @@ class RunEntry:
     path: str
     refreshed: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    row: dict[str, Any] | None = None  # its runs-table row, recomputed when the run changes
+    digest: str = ""
 
 
 def _jsonable(value: Any) -> Any:
@@ -91,6 +95,10 @@ def _safe(get: Any, default: Any) -> Any:
 
 def _status(view: Any) -> str:
     return str(_safe(lambda: view.status, "unreadable"))
+
+
+def _end(view: Any) -> Any:
+    return _safe(lambda: view.end_time, None)
 
 
 def run_summary(entry: RunEntry) -> dict[str, Any]:
@@ -161,41 +169,86 @@ class ViewerState:
         self._rows: list[dict[str, Any]] = []
         self._version = ""
         self._scanned = -math.inf
+        self._interval = refresh_interval
+        self._scanning = False
+        self._paths: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- the run list -------------------------------------------------------------------------
     def runs(self) -> tuple[list[dict[str, Any]], str]:
-        """Rows for the runs table and a version string that changes when any row changes."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._scanned >= self.refresh_interval:
-                self._scan()
-                self._scanned = time.monotonic()
-            return self._rows, self._version
+        """Rows for the runs table and a version string that changes when any row changes.
+
+        The first call scans the store; later calls answer at once from the last scan and, when
+        it is older than the interval, start a re-scan in the background. The interval grows
+        with the scan's own duration (thousands of runs), so scanning never takes more than
+        about half of one core, however many browsers poll.
+        """
+        if not self._version:
+            with self._lock:
+                if not self._version:
+                    self._timed_scan()
+        elif time.monotonic() - self._scanned >= self._interval and not self._scanning:
+            self._scanning = True
+            threading.Thread(target=self._background_scan, daemon=True).start()
+        return self._rows, self._version
+
+    def _background_scan(self) -> None:
+        try:
+            with self._lock:
+                self._timed_scan()
+        except Exception:  # a failed scan keeps the last good list; the next one retries
+            log.warning("scanning %s for runs failed", self.root, exc_info=True)
+        finally:
+            self._scanning = False
+
+    def _timed_scan(self) -> None:
+        started = time.monotonic()
+        self._scan()
+        self._scanned = time.monotonic()
+        self._interval = max(self.refresh_interval, 1.0 * (self._scanned - started))
+
+    def _key(self, run_dir: Any) -> str:
+        raw = str(run_dir)
+        key = self._paths.get(raw)
+        if key is None:
+            key = relative_to_root(self.root, Path(raw)) or raw
+            self._paths[raw] = key
+        return key
 
     def _scan(self) -> None:
         views = self.store.runs()
         entries: dict[int, RunEntry] = {}
         for view in views:
-            path = relative_to_root(self.root, Path(view.dir)) or str(view.dir)
+            path = self._key(view.dir)
             handle = self._handles.setdefault(path, len(self._handles) + 1)
             old = self._entries.get(handle)
             if old is None:
-                entries[handle] = RunEntry(handle, view, path)
-                continue
-            # Keep the old view: it holds the run's decoded series. A live or changed run reads
-            # its new metadata and only the new tail of its data file.
-            if _status(old.view) in LIVE_STATUSES or old.view.meta != view.meta:
-                with old.lock:
-                    old.view.refresh()
-                    old.refreshed = time.monotonic()
-            entries[handle] = old
+                entry = RunEntry(handle, view, path)
+            else:
+                # Keep the old view: it holds the run's decoded series. A live or changed run
+                # reads its new metadata and only the new tail of its data file.
+                entry = old
+                before = _status(old.view)
+                if (
+                    before in LIVE_STATUSES
+                    or before != _status(view)
+                    or _end(view) != _end(old.view)
+                ):
+                    with old.lock:
+                        old.view.refresh()
+                        old.refreshed = time.monotonic()
+                    old.row = None
+            if entry.row is None or _status(entry.view) in LIVE_STATUSES:
+                entry.row = run_summary(entry)
+                entry.digest = hashlib.blake2b(
+                    json.dumps(entry.row, sort_keys=True, default=str).encode(), digest_size=8
+                ).hexdigest()
+            entries[handle] = entry
         self._entries = entries
-        self._rows = [run_summary(e) for e in entries.values()]
-        digest = hashlib.blake2b(
-            json.dumps(self._rows, sort_keys=True, default=str).encode(), digest_size=8
-        )
-        self._version = digest.hexdigest()
+        self._rows = [e.row for e in entries.values() if e.row is not None]
+        self._version = hashlib.blake2b(
+            "".join(f"{h}:{e.digest};" for h, e in entries.items()).encode(), digest_size=8
+        ).hexdigest()
 
     def entry(self, handle: int) -> RunEntry:
         """The run with this handle (scanning once if it is unknown yet); KeyError if none."""

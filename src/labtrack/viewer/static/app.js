@@ -61,7 +61,7 @@ async function start() {
   try {
     const info = await getJSON("/api/info");
     document.getElementById("root").textContent = info.root;
-    LT.refreshMs = Math.max(500, info.refresh_ms);
+    LT.refreshMs = Math.max(250, info.refresh_ms / 2);  // poll twice per server re-scan
   } catch (e) {
     document.getElementById("root").textContent = "cannot reach the server: " + e.message;
   }
