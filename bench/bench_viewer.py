@@ -101,7 +101,7 @@ def page_times(browser, url: str, marker: str, repeat: int) -> list[dict[str, fl
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         page = ctx.new_page()
         page.goto(url, wait_until="commit")
-        page.wait_for_function(marker, timeout=60_000)
+        page.wait_for_function(f"document.body !== null && ({marker})", timeout=60_000)
         out.append(page.evaluate("({...document.body.dataset})"))
         ctx.close()
     return out
