@@ -68,9 +68,19 @@ class ArtifactEntry:
 
 @dataclass
 class _TagSeries:
-    payload_ids: list[int] = field(default_factory=list)  # scalar payloads holding this tag
+    payload_ids: list[int] = field(default_factory=list)  # scalar records holding this tag
     decoded: int = 0  # how many of payload_ids are in ``parts``
     parts: list[Scalars] = field(default_factory=list)
+
+
+class _Span:
+    """Where a scalar record's payload sits in the data file (its bytes are not kept)."""
+
+    __slots__ = ("length", "offset")
+
+    def __init__(self, offset: int, length: int) -> None:
+        self.offset = offset
+        self.length = length
 
 
 class RunView:
@@ -90,7 +100,7 @@ class RunView:
         self._meta = meta
         self._offset = 0
         self._tag_ids: dict[str, int] = {}
-        self._payloads: list[memoryview] = []
+        self._payloads: list[_Span] = []
         self._series: dict[int, _TagSeries] = {}
         self._text: dict[str, list[TextEntry]] = {}
         self._media: dict[tuple[str, str], list[MediaEntry]] = {}
@@ -209,7 +219,7 @@ class RunView:
             data = fh.read(size - self._offset)
         walked = rec.walk(data)
         for record in walked.records:
-            self._take(record)
+            self._take(record, self._offset)
         self._offset += walked.end
         problem = walked.problem
         # An incomplete last record is a torn tail (or a write in progress): read it next time.
@@ -221,11 +231,11 @@ class RunView:
             if note not in self.problems:
                 self.problems.append(note)
 
-    def _take(self, record: rec.RawRecord) -> None:
+    def _take(self, record: rec.RawRecord, base: int) -> None:
         kind = record.kind
         if kind == rec.KIND_SCALARS:
             index = len(self._payloads)
-            self._payloads.append(record.payload)
+            self._payloads.append(_Span(base + record.offset, len(record.payload)))
             for tag_id in rec.scalar_tag_ids(record.payload):
                 self._series.setdefault(tag_id, _TagSeries()).payload_ids.append(index)
         elif kind == rec.KIND_TAGS:
@@ -283,9 +293,19 @@ class RunView:
         if tag_id is None or tag_id not in self._series:
             raise KeyError(f"run {self.id} has no scalar tag {tag!r}; it has {self.scalar_tags}")
         series = self._series[tag_id]
-        for index in series.payload_ids[series.decoded :]:
-            for block in rec.decode_scalars(self._payloads[index], wanted=tag_id):
-                series.parts.append(Scalars(block.steps, block.values, block.wall_times))
+        pending = [self._payloads[i] for i in series.payload_ids[series.decoded :]]
+        if pending:
+            # One read of the span holding the pending records (already checksum-verified when
+            # they were first walked), then only this tag's blocks are decoded.
+            start = pending[0].offset
+            end = pending[-1].offset + pending[-1].length
+            with open(self.dir / META_DIR / DATA_FILE, "rb") as fh:
+                fh.seek(start)
+                span = memoryview(fh.read(end - start))
+            for payload in pending:
+                body = span[payload.offset - start : payload.offset - start + payload.length]
+                for block in rec.decode_scalars(body, wanted=tag_id):
+                    series.parts.append(Scalars(block.steps, block.values, block.wall_times))
         series.decoded = len(series.payload_ids)
         if len(series.parts) > 1:
             merged = Scalars(*(np.concatenate(cols) for cols in zip(*series.parts, strict=True)))

@@ -35,19 +35,19 @@ CATALOG_FILE = ".labtrack-catalog.sqlite"
 _MISSING = object()
 
 
-def _stat_key(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path / META_DIR / META_FILE)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
+StatKey = tuple[int, int]
 
 
-def find_run_dirs(root: Path) -> Iterator[Path]:
-    """Every run directory under ``root`` (``root`` itself if it is one); hidden folders skipped."""
-    if (root / META_DIR).is_dir():
-        yield root
-        return
+def _scan(root: str) -> list[tuple[str, StatKey | None]]:
+    """(run directory, stat key of its metadata) for every run under ``root``.
+
+    Plain strings and one ``stat`` per run: this is the hot path of every query over thousands
+    of runs. A run with a ``.labtrack/`` folder but no readable metadata gets the key None.
+    """
+    found: list[tuple[str, StatKey | None]] = []
+    root_key = _meta_key(root)
+    if root_key is not None or os.path.isdir(os.path.join(root, META_DIR)):
+        return [(root, root_key)]
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -58,11 +58,26 @@ def find_run_dirs(root: Path) -> Iterator[Path]:
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
                 continue
-            path = Path(entry.path)
-            if os.path.isdir(os.path.join(entry.path, META_DIR)):
-                yield path
+            key = _meta_key(entry.path)
+            if key is not None or os.path.isdir(os.path.join(entry.path, META_DIR)):
+                found.append((entry.path, key))
             else:
-                stack.append(path)
+                stack.append(entry.path)
+    return found
+
+
+def _meta_key(run_dir: str) -> StatKey | None:
+    try:
+        st = os.stat(os.path.join(run_dir, META_DIR, META_FILE))
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def find_run_dirs(root: str | Path) -> Iterator[Path]:
+    """Every run directory under ``root`` (``root`` itself if it is one); hidden folders skipped."""
+    for path, _ in _scan(str(root)):
+        yield Path(path)
 
 
 def lookup(meta: Mapping[str, Any], key: str) -> Any:
@@ -257,9 +272,9 @@ class Store:
 
     def _entries(
         self, experiment: str | None = None, where: Mapping[str, Any] | None = None
-    ) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
         """(run dir, metadata or None, error) for every run, via the catalog when possible."""
-        found = [(path, _stat_key(path)) for path in find_run_dirs(self.dir)]
+        found = _scan(str(self.dir))
         if self.use_catalog and self.dir.is_dir():
             try:
                 return self._entries_from_catalog(found, experiment, where)
@@ -267,14 +282,12 @@ class Store:
                 log.debug("catalog at %s unusable (%s); reading metadata files", self.dir, exc)
         return [(path, *self._read(path, key)) for path, key in found]
 
-    def _read(
-        self, path: Path, key: tuple[int, int] | None
-    ) -> tuple[dict[str, Any] | None, str | None]:
+    def _read(self, path: str, key: StatKey | None) -> tuple[dict[str, Any] | None, str | None]:
         cached = self._cache.get(path)
         if cached is not None and cached[0] == key and key is not None:
             return cached[1], cached[2]
         try:
-            meta: dict[str, Any] | None = read_meta(path)
+            meta: dict[str, Any] | None = read_meta(Path(path))
             error = None
         except UnreadableRunError as exc:
             meta, error = None, str(exc)
@@ -283,27 +296,34 @@ class Store:
 
     def _entries_from_catalog(
         self,
-        found: list[tuple[Path, tuple[int, int] | None]],
+        found: list[tuple[str, StatKey | None]],
         experiment: str | None,
         where: Mapping[str, Any] | None,
-    ) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+    ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+        prefix = len(str(self.dir)) + 1
+        present = {path[prefix:]: (path, key) for path, key in found}
         with _Catalog(self.dir / CATALOG_FILE) as catalog:
             known = catalog.keys()
             changed = []
-            for path, key in found:
-                rel = str(path.relative_to(self.dir))
+            for rel, (path, key) in present.items():
                 if key is None or known.get(rel) != key:
                     meta, error = self._read(path, key)
                     changed.append((rel, key, meta, error))
             catalog.upsert(changed)
-            present = {str(p.relative_to(self.dir)) for p, _ in found}
             catalog.delete([rel for rel in known if rel not in present])
             rows = catalog.select(experiment, where)
-        out: list[tuple[Path, dict[str, Any] | None, str | None]] = []
+        out: list[tuple[str, dict[str, Any] | None, str | None]] = []
         for rel, text, error in rows:
             if rel not in present:
                 continue
-            out.append((self.dir / rel, json.loads(text) if text else None, error))
+            path, key = present[rel]
+            cached = self._cache.get(path)
+            if cached is not None and cached[0] == key and key is not None:
+                meta = cached[1]  # parsed by an earlier query of this Store: skip json.loads
+            else:
+                meta = json.loads(text) if text else None
+                self._cache[path] = (key, meta, error)
+            out.append((path, meta, error))
         return out
 
 
@@ -332,14 +352,14 @@ class _Catalog:
     def __exit__(self, *exc: object) -> None:
         self.db.close()
 
-    def keys(self) -> dict[str, tuple[int, int]]:
+    def keys(self) -> dict[str, StatKey]:
         return {
             row[0]: (row[1], row[2])
             for row in self.db.execute("SELECT path, mtime_ns, size FROM runs")
         }
 
     def upsert(
-        self, rows: Iterable[tuple[str, tuple[int, int] | None, dict[str, Any] | None, str | None]]
+        self, rows: Iterable[tuple[str, StatKey | None, dict[str, Any] | None, str | None]]
     ) -> None:
         data = [
             (
