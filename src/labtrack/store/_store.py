@@ -141,9 +141,7 @@ class Store:
             dir = default_store_dir()
         self.dir = Path(dir).absolute()
         self.use_catalog = catalog
-        self._cache: dict[
-            Path, tuple[tuple[int, int] | None, dict[str, Any] | None, str | None]
-        ] = {}
+        self._cache: dict[str, tuple[StatKey | None, dict[str, Any] | None, str | None]] = {}
 
     def __repr__(self) -> str:
         return f"Store({str(self.dir)!r})"
