@@ -5,7 +5,7 @@ keys sorted, no whitespace, ASCII only, floats in Python's shortest round-trip r
 on every platform and Python 3 version), tuples as lists. Values JSON cannot hold raise a
 ``ConfigError`` naming the key path, before anything runs.
 
-``result.pkl`` is written whole or not at all (temp file, fsync, rename), so a config is
+``result.pkl`` is written whole or not at all (temp file, then rename), so a config is
 completed exactly when ``result.pkl`` exists, unpickles, and is not an error record.
 """
 
@@ -84,7 +84,11 @@ def dir_name(name: str, digest: str) -> str:
 
 
 def write_result(path: Path, record: Any) -> None:
-    """Pickle ``record`` (cloudpickle) to ``path`` atomically: temp file, fsync, rename.
+    """Pickle ``record`` (cloudpickle) to ``path`` atomically: temp file, then rename.
+
+    No fsync: a process crash cannot tear a renamed file, and a file torn by a power loss
+    fails to unpickle, which :func:`read_result` treats as not done (the config runs again).
+    An fsync per config would cost more than the whole runner overhead target.
 
     Raises:
         SerializationError: the record cannot be pickled (nothing is written).
@@ -102,8 +106,6 @@ def write_result(path: Path, record: Any) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

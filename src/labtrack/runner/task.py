@@ -109,6 +109,7 @@ def open_run(
             name=str(config.get("name") or "config"),
             config=body,
             run_dir=config["out"],
+            durable=False,  # result.pkl decides completion; see cache.write_result
             capture_exit=(
                 threading.current_thread() is threading.main_thread()
                 if capture_exit is None

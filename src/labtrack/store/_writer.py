@@ -20,6 +20,7 @@ under the run directory and announced by a small JSON record at the next flush.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import io
 import json
@@ -198,10 +199,11 @@ class RunWriter:
         data_path = self._meta_dir / DATA_FILE
         self._fd = os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._good_size = os.fstat(self._fd).st_size
-        self._thread = threading.Thread(
-            target=self._loop, name=f"labtrack-writer-{self.id}", daemon=True
-        )
-        self._thread.start()
+        # The low-level API: threading.Thread.start() waits until the OS has scheduled the new
+        # thread (about a millisecond on a busy machine, per run). Nothing joins this thread:
+        # finish() writes what is pending itself, and the thread ends when it sees _stop.
+        self._thread_alive = True
+        _thread.start_new_thread(self._loop, ())
 
     # ------------------------------------------------------------------ opening
 
@@ -384,7 +386,7 @@ class RunWriter:
                 buf.next_step = step + 1
 
     def _relieve_rows(self) -> None:
-        if self._thread.is_alive():
+        if self._thread_alive:
             deadline = time.monotonic() + self._max_block
             while len(self._rows) >= self._max_rows and time.monotonic() < deadline:
                 self._wake.set()
@@ -410,7 +412,7 @@ class RunWriter:
 
     def _relieve(self, buf: _TagBuffer) -> None:
         """Backpressure: a tag's pending points reached ``max_pending``."""
-        if self._backpressure == "block" and self._thread.is_alive():
+        if self._backpressure == "block" and self._thread_alive:
             deadline = time.monotonic() + self._max_block
             while len(buf.points) >= self._max_pending and time.monotonic() < deadline:
                 self._wake.set()
@@ -559,15 +561,18 @@ class RunWriter:
     # ------------------------------------------------------------------ persisting
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._flush_interval)
-            self._wake.clear()
-            try:
-                self._persist()
-            except Exception:  # the one boundary: a writer bug must not kill training
-                self._report_once(
-                    "writer", f"run {self.id}: unexpected error while persisting", exc_info=True
-                )
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(self._flush_interval)
+                self._wake.clear()
+                try:
+                    self._persist()
+                except Exception:  # the one boundary: a writer bug must not kill training
+                    self._report_once(
+                        "writer", f"run {self.id}: unexpected error while persisting", exc_info=True
+                    )
+        finally:
+            self._thread_alive = False
 
     def flush(self) -> None:
         """Persist everything logged so far; when it returns, readers can see it."""
@@ -575,6 +580,8 @@ class RunWriter:
 
     def _persist(self, write_meta: bool = False) -> None:
         with self._io_lock:
+            if self._finished:  # finish() wrote everything and closed the file
+                return
             chunk = self._encode_pending()
             if chunk or self._retry:
                 self._append(self._retry + chunk)
@@ -715,18 +722,19 @@ class RunWriter:
     def finish(self, status: str = "completed") -> None:
         """Persist everything, record ``status`` and the end time, and stop the writer thread.
 
-        Idempotent: later calls do nothing. Bounded: waits at most 10 s for the writer thread.
+        Idempotent: later calls do nothing. It never waits for the writer thread: it writes
+        what is pending itself.
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
-        if self._finished:
-            return
-        self._finished = True
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=10.0)
         with self._io_lock:
+            if self._finished:
+                return
+            # Under the I/O lock: the writer thread can no longer write (it checks this flag
+            # under the same lock), so there is no need to wait for it to end.
+            self._finished = True
+            self._stop.set()
+            self._wake.set()
             chunk = self._encode_pending()
             self._bufs = _Finished(self.id)
             self._keysets = _Finished(self.id)
