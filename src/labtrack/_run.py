@@ -186,6 +186,12 @@ class _ExitHooks:
         if callable(previous):
             previous(signum, frame)  # the program's own handler decides what SIGTERM means
             return
+        if not any(run._pid_owner == os.getpid() for run in self.runs.values()):
+            # Nothing of ours to finish: end exactly as the default action would (a pool worker
+            # terminated by its parent must not unwind through its interpreter's shutdown).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.terminating = True
         self.failure = "killed"
         # Unwind like the default action would end the process, so ``with`` blocks and atexit

@@ -201,3 +201,20 @@ def test_disk_full_is_reported_once_and_the_loop_goes_on(
     run._fd = real_fd  # space is back: the kept data is written on the next flush
     run.finish()
     assert labtrack.store.open_run(run.dir).scalars("a").values.tolist() == [1.0, 2, 3, 4, 5, 6]
+
+
+def test_sigterm_after_every_run_finished_ends_like_the_default(tmp_path: Path) -> None:
+    proc = start_python(
+        """
+        import sys, time, labtrack
+        with labtrack.start_run("e", dir="store"):
+            pass
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
+        tmp_path,
+    )
+    assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == -signal.SIGTERM  # killed by the signal, no Python unwinding
+    assert proc.stderr.read() == ""  # type: ignore[union-attr]
