@@ -50,7 +50,9 @@ def test_readme_examples_run(tmp_path: Path) -> None:
     ran = 0
     for index, (kind, body) in enumerate(blocks()):
         if kind == "python":
-            script = tmp_path / f"readme_example_{index}.py"
+            first = body.splitlines()[0]
+            named = first.startswith("# ") and first.endswith(".py")
+            script = tmp_path / (first[2:] if named else f"readme_example_{index}.py")
             script.write_text(body)
             argv = [[sys.executable, str(script)]]
         else:
