@@ -6,7 +6,9 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,19 @@ while True:
 """
 
 
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """A process logging into a run as fast as it can; killed at the end whatever happens."""
+    proc = start_python(WRITER, tmp_path)
+    try:
+        run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+        yield proc, run_dir
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
 def _wait_for_points(view: labtrack.RunView, n: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -37,9 +52,10 @@ def _wait_for_points(view: labtrack.RunView, n: int, timeout: float = 20) -> Non
     raise AssertionError(f"writer did not persist {n} points in {timeout}s")
 
 
-def test_sigkill_keeps_everything_flushed_and_reads_as_crashed(tmp_path: Path) -> None:
-    proc = start_python(WRITER, tmp_path)
-    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+def test_sigkill_keeps_everything_flushed_and_reads_as_crashed(
+    writer: tuple[subprocess.Popen[str], Path],
+) -> None:
+    proc, run_dir = writer
     view = labtrack.store.open_run(run_dir)
     _wait_for_points(view, 2000)
     proc.send_signal(signal.SIGKILL)
@@ -85,9 +101,10 @@ def test_corruption_in_the_middle_is_reported_not_raised(tmp_path: Path) -> None
     assert len(view.problems) == 1 and "checksum mismatch" in view.problems[0]
 
 
-def test_resuming_a_crashed_run_truncates_the_torn_tail_and_continues(tmp_path: Path) -> None:
-    proc = start_python(WRITER, tmp_path)
-    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+def test_resuming_a_crashed_run_truncates_the_torn_tail_and_continues(
+    writer: tuple[subprocess.Popen[str], Path],
+) -> None:
+    proc, run_dir = writer
     _wait_for_points(labtrack.store.open_run(run_dir), 500)
     proc.kill()
     proc.wait(timeout=10)
@@ -130,9 +147,8 @@ def test_status_at_interpreter_exit(tmp_path: Path, ending: str, status: str) ->
     assert len(view.scalars("a").values) == 1000
 
 
-def test_sigterm_marks_killed_and_flushes(tmp_path: Path) -> None:
-    proc = start_python(WRITER, tmp_path)
-    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
+def test_sigterm_marks_killed_and_flushes(writer: tuple[subprocess.Popen[str], Path]) -> None:
+    proc, run_dir = writer
     _wait_for_points(labtrack.store.open_run(run_dir), 200)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 128 + signal.SIGTERM
@@ -159,15 +175,10 @@ def test_sigterm_chains_to_the_programs_own_handler(tmp_path: Path) -> None:
     assert labtrack.Store(tmp_path / "store").runs()[0].status == "completed"
 
 
-def test_second_writer_is_refused_naming_owner(tmp_path: Path) -> None:
-    proc = start_python(WRITER, tmp_path)
-    run_dir = Path(proc.stdout.readline().strip())  # type: ignore[union-attr]
-    try:
-        with pytest.raises(RunLockedError, match=rf"pid {proc.pid} on host {socket.gethostname()}"):
-            labtrack.start_run("crash", run_dir=run_dir)
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+def test_second_writer_is_refused_naming_owner(writer: tuple[subprocess.Popen[str], Path]) -> None:
+    proc, run_dir = writer
+    with pytest.raises(RunLockedError, match=rf"pid {proc.pid} on host {socket.gethostname()}"):
+        labtrack.start_run("crash", run_dir=run_dir)
 
 
 def test_other_hosts_run_is_crashed_only_when_its_heartbeat_is_stale(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ failure ``{"__error__": True, "name", "config", "type", "message", "traceback"}`
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -138,8 +139,11 @@ def close_run(run: Any, status: str, captured_dir: Path | None) -> None:
 
 def log_captured(run: Any, directory: Path) -> None:
     for tag, file in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
+        path = directory / file
         try:
-            text = (directory / file).read_text(encoding="utf-8", errors="replace")
+            if os.stat(path).st_size == 0:  # the common case: nothing printed, nothing to open
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             continue
         if text:
@@ -159,13 +163,17 @@ def _captured(directory: Path, capture: bool, fd_level: bool) -> Iterator[None]:
         return
     out_path, err_path = directory / STDOUT_FILE, directory / STDERR_FILE
     if not fd_level:
-        with (
-            open(out_path, "a", encoding="utf-8") as fo,
-            open(err_path, "a", encoding="utf-8") as fe,
-            contextlib.redirect_stdout(fo),
-            contextlib.redirect_stderr(fe),
-        ):
-            yield
+        # In the driver's own process: collect in memory, write files only for what was printed
+        # (most short configs print nothing, and each file costs a create on disk).
+        out_buf, err_buf = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out_buf), contextlib.redirect_stderr(err_buf):
+                yield
+        finally:
+            for path, buf in ((out_path, out_buf), (err_path, err_buf)):
+                if buf.tell():
+                    with open(path, "a", encoding="utf-8") as fh:
+                        fh.write(buf.getvalue())
         return
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -194,9 +202,12 @@ def finish_unfinished(
     The worker could not finish its run, so its metadata still says ``running``; the driver
     resumes it (the owner process is gone), logs what the worker printed, and sets ``status``.
     """
+    from labtrack.store import wait_for_writer
+
     out = Path(config["out"])
     if record is not None:
         cache.write_result(out / cache.RESULT_FILE, record)
+    wait_for_writer(out, timeout=10.0)  # the dead worker's process may still be exiting
     run = open_run(experiment, config)
     if run is not None and record is not None:
         with contextlib.suppress(Exception):

@@ -10,7 +10,7 @@ modules). Nothing else of ours: every other package depends on this one, never t
 
 from __future__ import annotations
 
-from ._meta import STATUSES, is_run_dir
+from ._meta import STATUSES, is_run_dir, wait_for_writer
 from ._reader import ArtifactEntry, MediaEntry, RunView, Scalars, TextEntry, open_run
 from ._store import Store, find_run_dirs
 from ._writer import ARTIFACT_KINDS, RunWriter
@@ -28,4 +28,5 @@ __all__ = [
     "find_run_dirs",
     "is_run_dir",
     "open_run",
+    "wait_for_writer",
 ]

@@ -125,6 +125,25 @@ def writer_alive(meta: dict[str, Any], now: float | None = None) -> bool:
     return (now or time.time()) - float(heartbeat) < STALE_AFTER
 
 
+def wait_for_writer(run_dir: Path, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds until nobody writes ``run_dir``; True when free.
+
+    For taking over the run of a worker known to have died: its process may take a moment to
+    disappear after the failure was reported (a Ray worker, a killed child).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            meta = read_meta(run_dir)
+        except UnreadableRunError:
+            return True
+        if meta.get("status") != "running" or not writer_alive(meta):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
 def effective_status(meta: dict[str, Any]) -> str:
     status = str(meta.get("status", "running"))
     if status == "running" and not writer_alive(meta):

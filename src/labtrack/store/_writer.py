@@ -196,9 +196,9 @@ class RunWriter:
         self.experiment: str = self._meta["experiment"]
         self.name: str = self._meta["name"]
         self.summary: MutableMapping[str, Any] = RunSummary(self)
-        data_path = self._meta_dir / DATA_FILE
-        self._fd = os.open(data_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._good_size = os.fstat(self._fd).st_size
+        # The data file is opened on the first write: a run that records no data costs no file.
+        self._fd: int | None = None
+        self._good_size = 0
         # The low-level API: threading.Thread.start() waits until the OS has scheduled the new
         # thread (about a millisecond on a busy machine, per run). Nothing joins this thread:
         # finish() writes what is pending itself, and the thread ends when it sees _stop.
@@ -238,7 +238,7 @@ class RunWriter:
             "heartbeat": now,
             "host": hostname(),
             "pid": os.getpid(),
-            "pid_start": process_start_time(os.getpid()),
+            "pid_start": _own_start_time(),
             "git": git_info(Path.cwd()),
             "resumed": [],
         }
@@ -666,6 +666,10 @@ class RunWriter:
 
     def _append(self, data: bytes) -> None:
         try:
+            if self._fd is None:
+                path = self._meta_dir / DATA_FILE
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                self._good_size = os.fstat(self._fd).st_size
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
@@ -689,6 +693,8 @@ class RunWriter:
             self._reported = {k for k in self._reported if not k.startswith("io-")}
 
     def _recover_partial_write(self) -> None:
+        if self._fd is None:
+            return
         try:
             if os.fstat(self._fd).st_size > self._good_size:
                 os.ftruncate(self._fd, self._good_size)
@@ -740,12 +746,14 @@ class RunWriter:
             self._keysets = _Finished(self.id)
             if chunk or self._retry:
                 self._append(self._retry + chunk)
-            if self._durable:
-                try:
-                    os.fsync(self._fd)
-                except OSError:
-                    pass
-            os.close(self._fd)
+            if self._fd is not None:
+                if self._durable:
+                    try:
+                        os.fsync(self._fd)
+                    except OSError:
+                        pass
+                os.close(self._fd)
+                self._fd = None
             self._meta["status"] = status
             self._meta["end_time"] = time.time()
             self._write_meta(fsync=self._durable)
@@ -759,6 +767,17 @@ class RunWriter:
             f"send its directory ({self.dir}) and read it there with labtrack.store.open_run(), "
             "or start a run in the worker, or send events to a labtrack Tracker"
         )
+
+
+_OWN_START: dict[int, float | None] = {}
+
+
+def _own_start_time() -> float | None:
+    """This process's start time, read once per process (forks get their own)."""
+    pid = os.getpid()
+    if pid not in _OWN_START:
+        _OWN_START[pid] = process_start_time(pid)
+    return _OWN_START[pid]
 
 
 def _tags_dict(tags: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
