@@ -68,19 +68,9 @@ class ArtifactEntry:
 
 @dataclass
 class _TagSeries:
-    payload_ids: list[int] = field(default_factory=list)  # scalar records holding this tag
-    decoded: int = 0  # how many of payload_ids are in ``parts``
+    blocks: list[rec.BlockRef] = field(default_factory=list)  # where this tag's points are
+    decoded: int = 0  # how many of ``blocks`` are in ``parts``
     parts: list[Scalars] = field(default_factory=list)
-
-
-class _Span:
-    """Where a scalar record's payload sits in the data file (its bytes are not kept)."""
-
-    __slots__ = ("length", "offset")
-
-    def __init__(self, offset: int, length: int) -> None:
-        self.offset = offset
-        self.length = length
 
 
 class RunView:
@@ -100,7 +90,6 @@ class RunView:
         self._meta = meta
         self._offset = 0
         self._tag_ids: dict[str, int] = {}
-        self._payloads: list[_Span] = []
         self._series: dict[int, _TagSeries] = {}
         self._text: dict[str, list[TextEntry]] = {}
         self._media: dict[tuple[str, str], list[MediaEntry]] = {}
@@ -215,29 +204,22 @@ class RunView:
         if size <= self._offset:
             return
         with open(path, "rb") as fh:
-            fh.seek(self._offset)
-            data = fh.read(size - self._offset)
-        walked = rec.walk(data)
+            walked = rec.walk_file(fh, self._offset, size)
         for record in walked.records:
-            self._take(record, self._offset)
-        self._offset += walked.end
+            self._take(record)
+        self._offset = walked.end
         problem = walked.problem
         # An incomplete last record is a torn tail (or a write in progress): read it next time.
         if problem and ("checksum" in problem or "marker" in problem):
-            note = (
-                f"{path}: {problem.replace(' at byte ', ' at offset ')} "
-                f"(file offset {self._offset}); {len(data) - walked.end} byte(s) after it not read"
-            )
+            note = f"{path}: {problem}; {size - walked.end} byte(s) after it not read"
             if note not in self.problems:
                 self.problems.append(note)
 
-    def _take(self, record: rec.RawRecord, base: int) -> None:
+    def _take(self, record: rec.RawRecord) -> None:
         kind = record.kind
         if kind == rec.KIND_SCALARS:
-            index = len(self._payloads)
-            self._payloads.append(_Span(base + record.offset, len(record.payload)))
-            for tag_id in rec.scalar_tag_ids(record.payload):
-                self._series.setdefault(tag_id, _TagSeries()).payload_ids.append(index)
+            for block in record.blocks:
+                self._series.setdefault(block.tag_id, _TagSeries()).blocks.append(block)
         elif kind == rec.KIND_TAGS:
             for tag_id, tag in json.loads(bytes(record.payload)):
                 self._tag_ids[tag] = tag_id
@@ -279,6 +261,37 @@ class RunView:
             interactive=bool(item.get("interactive", False)),
         )
 
+    def _read_blocks(self, tag: str, refs: list[rec.BlockRef]) -> list[rec.ScalarBlock]:
+        """Read and verify ``refs`` (one tag's blocks, in file order): one read of the span that
+        holds them when they are dense in it, else one read each."""
+        path = self.dir / META_DIR / DATA_FILE
+        start = refs[0].offset
+        span = refs[-1].offset + refs[-1].length - start
+        needed = sum(r.length for r in refs)
+        out = []
+        with open(path, "rb") as fh:
+            if span <= 4 * needed or span <= 1 << 20:
+                fh.seek(start)
+                data = memoryview(fh.read(span))
+                bodies = [data[r.offset - start : r.offset - start + r.length] for r in refs]
+            else:
+                bodies = []
+                for r in refs:
+                    fh.seek(r.offset)
+                    bodies.append(memoryview(fh.read(r.length)))
+        for ref, body in zip(refs, bodies, strict=True):
+            block = rec.decode_block(ref, body)
+            if block is None:
+                note = (
+                    f"{path}: checksum mismatch in the block of tag {tag!r} at offset "
+                    f"{ref.offset}; its {ref.count} point(s) are left out"
+                )
+                if note not in self.problems:
+                    self.problems.append(note)
+                continue
+            out.append(block)
+        return out
+
     @property
     def scalar_tags(self) -> list[str]:
         self._read_new()
@@ -293,20 +306,11 @@ class RunView:
         if tag_id is None or tag_id not in self._series:
             raise KeyError(f"run {self.id} has no scalar tag {tag!r}; it has {self.scalar_tags}")
         series = self._series[tag_id]
-        pending = [self._payloads[i] for i in series.payload_ids[series.decoded :]]
+        pending = series.blocks[series.decoded :]
         if pending:
-            # One read of the span holding the pending records (already checksum-verified when
-            # they were first walked), then only this tag's blocks are decoded.
-            start = pending[0].offset
-            end = pending[-1].offset + pending[-1].length
-            with open(self.dir / META_DIR / DATA_FILE, "rb") as fh:
-                fh.seek(start)
-                span = memoryview(fh.read(end - start))
-            for payload in pending:
-                body = span[payload.offset - start : payload.offset - start + payload.length]
-                for block in rec.decode_scalars(body, wanted=tag_id):
-                    series.parts.append(Scalars(block.steps, block.values, block.wall_times))
-        series.decoded = len(series.payload_ids)
+            for block in self._read_blocks(tag, pending):
+                series.parts.append(Scalars(block.steps, block.values, block.wall_times))
+        series.decoded = len(series.blocks)
         if len(series.parts) > 1:
             merged = Scalars(*(np.concatenate(cols) for cols in zip(*series.parts, strict=True)))
             series.parts = [merged]

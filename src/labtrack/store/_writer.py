@@ -611,7 +611,7 @@ class RunWriter:
             blocks.append((tag_id, steps, values, walls))
             self._update_stats(self._tag_names[tag_id], steps, values)
         if blocks:
-            parts.append(rec.frame(rec.KIND_SCALARS, rec.encode_scalars(blocks)))
+            parts.append(rec.frame_scalars(blocks))
             self._meta_dirty = True
         if self._text:
             count = len(self._text)
