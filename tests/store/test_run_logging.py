@@ -55,6 +55,18 @@ def test_steps_continue_per_tag_when_not_given(workdir: Path) -> None:
     assert view.scalars("b").steps.tolist() == [0, 1]
 
 
+def test_repeated_and_descending_steps_read_back_as_logged(workdir: Path) -> None:
+    with labtrack.start_run("e") as run:
+        for value in range(5):
+            run.log_metric("same", float(value), step=7)
+        for step in (9, 6, 3, 0):
+            run.log_metric("down", float(step), step=step)
+    view = labtrack.Store().run(run.id)
+    assert view.scalars("same").steps.tolist() == [7] * 5
+    assert view.scalars("same").values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert view.scalars("down").steps.tolist() == [9, 6, 3, 0]
+
+
 def test_mixing_log_and_log_metric_keeps_logging_order(workdir: Path) -> None:
     with labtrack.start_run("e") as run:
         for step in range(6):

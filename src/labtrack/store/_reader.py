@@ -261,14 +261,16 @@ class RunView:
             interactive=bool(item.get("interactive", False)),
         )
 
-    def _read_blocks(self, tag: str, refs: list[rec.BlockRef]) -> list[rec.ScalarBlock]:
+    def _read_blocks(
+        self, tag: str, refs: list[rec.BlockRef]
+    ) -> list[tuple[rec.BlockRef, memoryview]]:
         """Read and verify ``refs`` (one tag's blocks, in file order): one read of the span that
-        holds them when they are dense in it, else one read each."""
+        holds them when they are dense in it, else one read each. Corrupt blocks are reported
+        in :attr:`problems` and left out."""
         path = self.dir / META_DIR / DATA_FILE
         start = refs[0].offset
         span = refs[-1].offset + refs[-1].length - start
         needed = sum(r.length for r in refs)
-        out = []
         with open(path, "rb") as fh:
             if span <= 4 * needed or span <= 1 << 20:
                 fh.seek(start)
@@ -279,18 +281,18 @@ class RunView:
                 for r in refs:
                     fh.seek(r.offset)
                     bodies.append(memoryview(fh.read(r.length)))
+        good = []
         for ref, body in zip(refs, bodies, strict=True):
-            block = rec.decode_block(ref, body)
-            if block is None:
-                note = (
-                    f"{path}: checksum mismatch in the block of tag {tag!r} at offset "
-                    f"{ref.offset}; its {ref.count} point(s) are left out"
-                )
-                if note not in self.problems:
-                    self.problems.append(note)
+            if rec.block_ok(ref, body):
+                good.append((ref, body))
                 continue
-            out.append(block)
-        return out
+            note = (
+                f"{path}: checksum mismatch in the block of tag {tag!r} at offset "
+                f"{ref.offset}; its {ref.count} point(s) are left out"
+            )
+            if note not in self.problems:
+                self.problems.append(note)
+        return good
 
     @property
     def scalar_tags(self) -> list[str]:
@@ -308,12 +310,22 @@ class RunView:
         series = self._series[tag_id]
         pending = series.blocks[series.decoded :]
         if pending:
-            for block in self._read_blocks(tag, pending):
-                series.parts.append(Scalars(block.steps, block.values, block.wall_times))
+            good = self._read_blocks(tag, pending)
+            old = series.parts[0] if series.parts else None
+            have = len(old.values) if old is not None else 0
+            total = have + sum(ref.count for ref, _ in good)
+            steps = np.empty(total, np.int64)
+            values = np.empty(total, np.float64)
+            walls = np.empty(total, np.float64)
+            if old is not None:
+                steps[:have], values[:have], walls[:have] = old
+            at = have
+            for ref, body in good:
+                end = at + ref.count
+                rec.decode_into(ref, body, steps[at:end], values[at:end], walls[at:end])
+                at = end
+            series.parts = [Scalars(steps, values, walls)]
         series.decoded = len(series.blocks)
-        if len(series.parts) > 1:
-            merged = Scalars(*(np.concatenate(cols) for cols in zip(*series.parts, strict=True)))
-            series.parts = [merged]
         if not series.parts:
             empty = np.empty(0)
             return Scalars(empty.astype(np.int64), empty, empty)

@@ -163,6 +163,32 @@ def decode_block(ref: BlockRef, body: bytes | memoryview) -> ScalarBlock | None:
     return ScalarBlock(ref.tag_id, steps, values, ref.base + dwall.astype(np.float64))
 
 
+def block_ok(ref: BlockRef, body: bytes | memoryview) -> bool:
+    return len(body) == ref.length and zlib.crc32(body) == ref.crc
+
+
+def decode_into(
+    ref: BlockRef,
+    body: bytes | memoryview,
+    steps: np.ndarray,
+    values: np.ndarray,
+    walls: np.ndarray,
+) -> None:
+    """Decode a verified block straight into slices of preallocated columns (one copy)."""
+    count = ref.count
+    if ref.mode == 1:
+        start, stride = _RANGE.unpack_from(body, 0)
+        np.multiply(np.arange(count, dtype=np.int64), stride, out=steps)  # stride may be 0 or < 0
+        steps += start
+        vpos = _RANGE.size
+    else:
+        steps[:] = np.frombuffer(body, "<i8", count, 0)
+        vpos = 8 * count
+    values[:] = np.frombuffer(body, "<f8", count, vpos)
+    walls[:] = np.frombuffer(body, "<f4", count, vpos + 8 * count)  # widen first, then add:
+    walls += ref.base  # the base in float32 would lose whole seconds
+
+
 def decode_scalars(payload: bytes | memoryview) -> list[ScalarBlock]:
     """Every block of a whole scalar payload (blocks failing their checksum are left out)."""
     refs = scalar_table(payload, len(payload))
