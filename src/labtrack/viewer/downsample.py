@@ -67,12 +67,14 @@ def _m4_window(x: FloatArray, y: FloatArray, buckets: int) -> IntArray:
         return np.arange(n, dtype=np.int64)
     x0, x1 = float(x[0]), float(x[-1])
     if x1 <= x0:  # all points share one x: a single bucket
-        bucket = np.zeros(n, dtype=np.int64)
+        starts = np.zeros(1, dtype=np.int64)
     else:
+        # Point i is in bucket min(floor((x_i - x0) * scale), buckets - 1). x is ascending, so
+        # each bucket is one contiguous segment [starts[i], ends[i]), and its first point is
+        # found by binary search instead of labelling every point.
         scaled = (x - x0) * (buckets / (x1 - x0))
-        bucket = np.minimum(scaled.astype(np.int64), buckets - 1)
-    # x is ascending, so each bucket is one contiguous segment [starts[i], ends[i]).
-    starts = np.flatnonzero(np.diff(bucket, prepend=-1)).astype(np.int64)
+        starts = np.unique(np.searchsorted(scaled, np.arange(buckets), side="left"))
+        starts = starts[starts < n].astype(np.int64)
     ends = np.append(starts[1:], n)
     counts = ends - starts
     segment = np.repeat(np.arange(len(starts)), counts)
