@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     store = Path(args.dir) if args.dir else default_store_dir()
-    console = Console()
+    console = Console(soft_wrap=True)  # long hint lines stay whole for copy-paste
     if args.runs < 1 or args.steps < 1:
         raise ValueError("--runs and --steps must be >= 1")
     started = time.perf_counter()
@@ -133,6 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  labtrack ui {store}                 # the web viewer (pip install 'labtrack\\[viewer]')"
     )
     console.print(
-        f"  python -c \"import labtrack; print(labtrack.Store('{store}').to_pandas().tail())\""
+        f"  python -c \"import labtrack; v = labtrack.Store('{store}').runs()[-1]; "
+        "print(v.name, v.scalars('train/loss').values[-3:])\""
     )
     return 0
