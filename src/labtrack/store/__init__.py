@@ -6,6 +6,11 @@ query API over a folder of runs with its rebuildable catalog.
 
 May import: the standard library, numpy, and ``labtrack.errors`` / ``labtrack._env`` (leaf
 modules). Nothing else of ours: every other package depends on this one, never the reverse.
+
+Modules: ``_records`` (the data file's framing and columns), ``_meta`` (the metadata file and
+liveness), ``_claim`` (creating or taking over a run directory), ``_writer`` (buffers and the
+background persister), ``_summary``, ``_values`` (validation), ``_media`` and ``_files`` (files
+beside the data), ``_reader`` (``RunView``), ``_store`` (``Store`` and its catalog).
 """
 
 from __future__ import annotations

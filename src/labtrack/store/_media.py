@@ -16,13 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ._files import write_atomic
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def figure_files(tag: str, fig: Any, place: Callable[[str], Path]) -> dict[str, Path | None]:
@@ -34,12 +30,12 @@ def figure_files(tag: str, fig: Any, place: Callable[[str], Path]) -> dict[str, 
     except Exception as exc:
         raise TypeError(f"figure for tag {tag!r} cannot be pickled: {exc}") from exc
     pickle_path = place(".cpkl")
-    _write_atomic(pickle_path, pickled)
+    write_atomic(pickle_path, pickled)
     files: dict[str, Path | None] = {"pickle": pickle_path, "png": None, "plotly": None}
     module = type(fig).__module__
     if module.startswith("plotly"):
         plotly_path = place(".plotly.json")
-        _write_atomic(plotly_path, fig.to_json().encode())
+        write_atomic(plotly_path, fig.to_json().encode())
         files["plotly"] = plotly_path
         png = _plotly_png(fig)
     elif hasattr(fig, "savefig"):
@@ -53,7 +49,7 @@ def figure_files(tag: str, fig: Any, place: Callable[[str], Path]) -> dict[str, 
         )
     if png is not None:
         png_path = place(".png")
-        _write_atomic(png_path, png)
+        write_atomic(png_path, png)
         files["png"] = png_path
     return files
 
@@ -91,7 +87,7 @@ def image_file(tag: str, image: Any, fps: float, place: Callable[[str], Path]) -
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG")
     dest = place(".png")
-    _write_atomic(dest, buffer.getvalue())
+    write_atomic(dest, buffer.getvalue())
     return dest
 
 
@@ -136,5 +132,5 @@ def _write_gif(tag: str, frames: np.ndarray, fps: float, place: Callable[[str], 
         loop=0,
     )
     dest = place(".gif")
-    _write_atomic(dest, buffer.getvalue())
+    write_atomic(dest, buffer.getvalue())
     return dest

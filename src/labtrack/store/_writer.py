@@ -21,40 +21,32 @@ under the run directory and announced by a small JSON record at the next flush.
 from __future__ import annotations
 
 import _thread
-import hashlib
-import io
-import json
 import logging
 import os
 import shutil
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import numpy as np
 
-from ..errors import RunLockedError, StoreError
+from ..errors import StoreError
 from . import _records as rec
+from ._claim import Restored, claim
+from ._files import copy_hashing, is_inside, safe_name
 from ._meta import (
     ARTIFACTS_DIR,
     DATA_FILE,
     FINAL_STATUSES,
-    FORMAT_VERSION,
     HEARTBEAT_EVERY,
     MEDIA_DIR,
     META_DIR,
     META_FILE,
-    git_info,
-    hostname,
-    process_start_time,
-    read_meta,
     write_json_atomic,
-    writer_alive,
 )
+from ._summary import RunSummary, TagStats, metrics_document, update_stats
 from ._values import check_tag, storable, to_float, to_step
 
 log = logging.getLogger("labtrack")
@@ -90,40 +82,6 @@ class _Finished(dict[Any, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         raise StoreError(f"run {self.run_id} is finished; start a new run to log more")
-
-
-def safe_name(tag: str) -> str:
-    """A file-name-safe, reversible form of a tag (``train/loss`` -> ``train%2Floss``)."""
-    name = quote(tag, safe="")
-    return "%2E" + name[1:] if name.startswith(".") else name
-
-
-class RunSummary(MutableMapping[str, Any]):
-    """The run's user-set summary values, persisted with its metadata."""
-
-    def __init__(self, writer: RunWriter) -> None:
-        self._writer = writer
-
-    def __getitem__(self, key: str) -> Any:
-        return self._writer._meta["summary"][key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        check_tag(key, "summary key")
-        self._writer._meta["summary"][key] = storable(value, f"summary.{key}")
-        self._writer._meta_dirty = True
-
-    def __delitem__(self, key: str) -> None:
-        del self._writer._meta["summary"][key]
-        self._writer._meta_dirty = True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._writer._meta["summary"]))
-
-    def __len__(self) -> int:
-        return len(self._writer._meta["summary"])
-
-    def __repr__(self) -> str:
-        return f"RunSummary({self._writer._meta['summary']!r})"
 
 
 class RunWriter:
@@ -171,7 +129,7 @@ class RunWriter:
         self._bufs: dict[str, _TagBuffer] = {}
         self._tag_names: list[str] = []
         self._tags_written = 0
-        self._stats: dict[str, list[float]] = {}  # tag -> [last, min, max, count, last_step]
+        self._stats: TagStats = {}
         # log(dict, step=int) fast path: one row per call, exploded into columns by the writer
         self._rows: list[tuple[tuple[str, ...], int, float, list[Any]]] = []
         self._keysets: dict[tuple[str, ...], tuple[_TagBuffer, ...]] = {}
@@ -191,7 +149,8 @@ class RunWriter:
         self._last_meta = 0.0
         self._last_heartbeat = 0.0
 
-        self._meta = self._claim(experiment, name, clean_config, clean_tags)
+        self._meta, restored = claim(self.dir, experiment, name, clean_config, clean_tags)
+        self._continue_from(restored)
         self.id: str = self._meta["id"]
         self.experiment: str = self._meta["experiment"]
         self.name: str = self._meta["name"]
@@ -205,117 +164,15 @@ class RunWriter:
         self._thread_alive = True
         _thread.start_new_thread(self._loop, ())
 
-    # ------------------------------------------------------------------ opening
-
-    def _claim(
-        self,
-        experiment: str,
-        name: str | None,
-        config: dict[str, Any],
-        tags: dict[str, str],
-    ) -> dict[str, Any]:
-        """Create the run's metadata, or resume a run directory whose writer is gone.
-
-        A new run's ``.labtrack/`` folder is built under a temporary name and renamed into
-        place, so readers never see a marker without metadata, and two processes creating the
-        same directory cannot both win (renaming onto a non-empty folder fails, also on NFS).
-        """
-        self.dir.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        meta: dict[str, Any] = {
-            "format": FORMAT_VERSION,
-            "id": uuid.uuid4().hex[:12],
-            "experiment": experiment,
-            "name": name or self.dir.name,
-            "status": "running",
-            "config": config,
-            "params": {},
-            "tags": tags,
-            "summary": {},
-            "metrics": {},
-            "start_time": now,
-            "end_time": None,
-            "heartbeat": now,
-            "host": hostname(),
-            "pid": os.getpid(),
-            "pid_start": _own_start_time(),
-            "git": git_info(Path.cwd()),
-            "resumed": [],
-        }
-        if not (self._meta_dir / META_FILE).exists():
-            staging = self.dir / f"{META_DIR}-new-{os.getpid()}-{meta['id']}"
-            staging.mkdir()
-            (staging / META_FILE).write_text(json.dumps(meta, indent=1, allow_nan=True))
-            try:
-                os.rename(staging, self._meta_dir)
-                return meta
-            except OSError:  # someone else made it first: resume (or refuse) below
-                shutil.rmtree(staging, ignore_errors=True)
-        return self._resume(meta, config, tags)
-
-    def _resume(
-        self, fresh: dict[str, Any], config: dict[str, Any], tags: dict[str, str]
-    ) -> dict[str, Any]:
-        old = read_meta(self.dir)
-        if old.get("status") == "running" and writer_alive(old):
-            who = "this process" if old.get("pid") == os.getpid() else "another process"
-            raise RunLockedError(
-                f"run {old.get('id')} at {self.dir} is being written by pid {old.get('pid')} "
-                f"on host {old.get('host')} ({who}); one writer per run"
-            )
-        self._load_existing()
-        meta = dict(old)
-        meta["resumed"] = [
-            *old.get("resumed", []),
-            {"time": fresh["start_time"], "pid": fresh["pid"]},
-        ]
-        for key in ("status", "heartbeat", "host", "pid", "pid_start", "git"):
-            meta[key] = fresh[key]
-        meta["end_time"] = None
-        if config:
-            meta["config"] = {**old.get("config", {}), **config}
-        meta["tags"] = {**old.get("tags", {}), **tags}
-        meta.setdefault("summary", {})
-        meta.setdefault("params", {})
-        write_json_atomic(self._meta_dir / META_FILE, meta)
-        return meta
-
-    def _load_existing(self) -> None:
-        """Drop a torn tail left by a killed writer; restore tag ids, auto-steps and stats."""
-        path = self._meta_dir / DATA_FILE
-        if not path.exists():
-            return
-        data = path.read_bytes()
-        walked = rec.walk(data)
-        if walked.end < len(data):
-            log.warning(
-                "%s: dropping %d bytes after the last good record (%s)",
-                path,
-                len(data) - walked.end,
-                walked.problem,
-            )
-            with open(path, "r+b") as fh:
-                fh.truncate(walked.end)
-        for names in rec.iter_json(walked.records, rec.KIND_TAGS):
-            for tag_id, tag in names:
-                while len(self._tag_names) <= tag_id:
-                    self._tag_names.append("")
-                self._tag_names[tag_id] = tag
+    def _continue_from(self, restored: Restored) -> None:
+        """Pick up a resumed run's tag ids, auto-steps and statistics."""
+        self._tag_names = list(restored.tag_names)
         self._tags_written = len(self._tag_names)
-        for i, tag in enumerate(self._tag_names):
-            self._bufs[tag] = _TagBuffer(i)
-        for record in walked.records:
-            if record.kind == rec.KIND_SCALARS:
-                for block in rec.decode_scalars(record.payload):
-                    tag = self._tag_names[block.tag_id]
-                    self._update_stats(tag, block.steps, block.values)
-                    self._bufs[tag].next_step = int(block.steps[-1]) + 1
-            elif record.kind == rec.KIND_TEXT:
-                for tag, step, _wall, _text in json.loads(bytes(record.payload)):
-                    self._text_steps[tag] = int(step) + 1
-            elif record.kind == rec.KIND_MEDIA:
-                item = json.loads(bytes(record.payload))
-                self._media_steps[(item["kind"], item["tag"])] = int(item["step"]) + 1
+        for tag_id, tag in enumerate(self._tag_names):
+            self._bufs[tag] = _TagBuffer(tag_id, restored.next_steps.get(tag, 0))
+        self._stats = restored.stats
+        self._text_steps = dict(restored.text_steps)
+        self._media_steps = dict(restored.media_steps)
 
     # ------------------------------------------------------------------ hot path
 
@@ -525,7 +382,7 @@ class RunWriter:
             raise ValueError(f"artifact name {name!r} must be a relative path inside the run")
         clean_meta = storable(dict(metadata or {}), "metadata")
         dest = self.dir / ARTIFACTS_DIR / name
-        inside = _is_inside(source.absolute(), self.dir)
+        inside = is_inside(source.absolute(), self.dir)
         target = source.absolute() if inside else dest
         if not inside:
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -535,7 +392,7 @@ class RunWriter:
             size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
             digest = None
         else:
-            size, digest = _copy_hashing(source, None if inside else dest)
+            size, digest = copy_hashing(source, None if inside else dest)
         self._events.append(
             (
                 rec.KIND_ARTIFACT,
@@ -609,7 +466,7 @@ class RunWriter:
                 order = np.argsort(walls, kind="stable")
                 steps, values, walls = steps[order], values[order], walls[order]
             blocks.append((tag_id, steps, values, walls))
-            self._update_stats(self._tag_names[tag_id], steps, values)
+            update_stats(self._stats, self._tag_names[tag_id], steps, values)
         if blocks:
             parts.append(rec.frame_scalars(blocks))
             self._meta_dirty = True
@@ -651,19 +508,6 @@ class RunWriter:
                     columns.setdefault(buf.tag_id, []).append((steps, table[:, j], walls))
         return columns
 
-    def _update_stats(self, tag: str, steps: np.ndarray, values: np.ndarray) -> None:
-        lo = float(np.fmin.reduce(values))
-        hi = float(np.fmax.reduce(values))
-        old = self._stats.get(tag)
-        if old is None:
-            self._stats[tag] = [float(values[-1]), lo, hi, float(len(values)), float(steps[-1])]
-        else:
-            old[0] = float(values[-1])
-            old[1] = float(np.fmin(old[1], lo))
-            old[2] = float(np.fmax(old[2], hi))
-            old[3] += len(values)
-            old[4] = float(steps[-1])
-
     def _append(self, data: bytes) -> None:
         try:
             if self._fd is None:
@@ -702,10 +546,7 @@ class RunWriter:
             pass
 
     def _write_meta(self, fsync: bool = False) -> None:
-        self._meta["metrics"] = {
-            tag: {"last": s[0], "min": s[1], "max": s[2], "count": int(s[3]), "step": int(s[4])}
-            for tag, s in self._stats.items()
-        }
+        self._meta["metrics"] = metrics_document(self._stats)
         try:
             write_json_atomic(self._meta_dir / META_FILE, self._meta, fsync=fsync)
         except OSError as exc:
@@ -769,17 +610,6 @@ class RunWriter:
         )
 
 
-_OWN_START: dict[int, float | None] = {}
-
-
-def _own_start_time() -> float | None:
-    """This process's start time, read once per process (forks get their own)."""
-    pid = os.getpid()
-    if pid not in _OWN_START:
-        _OWN_START[pid] = process_start_time(pid)
-    return _OWN_START[pid]
-
-
 def _tags_dict(tags: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
     if tags is None:
         return {}
@@ -792,27 +622,3 @@ def _tags_dict(tags: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]
     if isinstance(tags, str):
         tags = [tags]
     return {check_tag(t, "tag name"): "" for t in tags}
-
-
-def _is_inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-def _copy_hashing(source: Path, dest: Path | None) -> tuple[int, str]:
-    """Copy ``source`` to ``dest`` atomically (or only hash it) in one pass; (size, sha256)."""
-    digest = hashlib.sha256()
-    size = 0
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp") if dest is not None else None
-    with open(source, "rb") as src, open(tmp, "wb") if tmp else io.BytesIO() as out:
-        while block := src.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-            if tmp is not None:
-                out.write(block)
-    if tmp is not None and dest is not None:
-        os.replace(tmp, dest)
-    return size, digest.hexdigest()
