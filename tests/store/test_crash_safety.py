@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -99,6 +100,23 @@ def test_corruption_in_the_middle_is_reported_not_raised(tmp_path: Path) -> None
     view = labtrack.store.open_run(run.dir)
     assert view.scalars("a").values.tolist() == [1.0, 2.0]
     assert len(view.problems) == 1 and "checksum mismatch" in view.problems[0]
+
+
+def test_a_corrupt_block_loses_only_its_own_points(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        for step, value in enumerate([1.5, 2.5, 3.5]):
+            run.log({"a": value, "b": -value}, step=step)
+            run.flush()
+    data = run.dir / ".labtrack" / "data.ltr"
+    raw = bytearray(data.read_bytes())
+    raw[raw.index(struct.pack("<d", 2.5))] ^= 0xFF  # damage tag a's value at step 1
+    data.write_bytes(bytes(raw))
+    view = labtrack.store.open_run(run.dir)
+    a = view.scalars("a")
+    assert a.steps.tolist() == [0, 2] and a.values.tolist() == [1.5, 3.5]
+    assert view.scalars("b").values.tolist() == [-1.5, -2.5, -3.5]  # the same record's other tag
+    assert len(view.problems) == 1
+    assert "tag 'a'" in view.problems[0] and "1 point(s) are left out" in view.problems[0]
 
 
 def test_resuming_a_crashed_run_truncates_the_torn_tail_and_continues(

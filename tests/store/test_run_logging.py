@@ -267,6 +267,27 @@ def test_flush_makes_data_visible_to_a_reader_while_running(workdir: Path) -> No
     assert view.refresh().status == "completed"
 
 
+def test_series_spread_over_big_and_small_blocks_reads_back_exactly(workdir: Path) -> None:
+    # Blocks bigger than one read, tiny ones read together, other tags' bytes in between:
+    # every way the reader groups its reads gives back exactly what was logged.
+    rng = np.random.default_rng(0)
+    logged: dict[str, list[np.ndarray]] = {"big": [], "small": []}
+    with labtrack.start_run("e", flush_interval=60) as run:
+        step = 0
+        for size in [150_000, 3, 1, 120_000, 5, 5, 5]:
+            for tag in ("big", "small") if size > 10 else ("small",):
+                values = rng.normal(size=size)
+                logged[tag].append(values)
+                for i, value in enumerate(values.tolist()):
+                    run.log_metric(tag, value, step=step + i)
+            step += size
+            run.flush()
+    view = labtrack.store.open_run(run.dir)
+    for tag, parts in logged.items():
+        np.testing.assert_array_equal(view.scalars(tag).values, np.concatenate(parts))
+    assert view.problems == []
+
+
 def test_background_thread_persists_without_flush(workdir: Path) -> None:
     import time
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,36 @@ def test_each_bucket_keeps_first_last_min_and_max():
     idx = m4_indices(x, y, buckets=2)
     # bucket 1: first 0, min 1 (y=1), max 2 (y=9), last 7; bucket 2: first/min 8, max 13, last 15
     assert idx.tolist() == [0, 1, 2, 7, 8, 13, 15]
+
+
+def _brute_force_m4(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> set[int]:
+    keep: set[int] = set()
+    for lo, hi in itertools.pairwise(edges):
+        ids = np.flatnonzero((x >= lo) & (x < hi))
+        if len(ids):
+            seg = y[ids]
+            keep |= {ids[0], ids[-1], ids[np.argmin(seg)], ids[np.argmax(seg)]}
+    return keep
+
+
+@pytest.mark.parametrize("n", [10_000, 10_007])  # buckets of equal size, or one shorter last
+def test_evenly_spaced_steps_keep_every_buckets_extremes(n: int) -> None:
+    x = np.arange(n, dtype=float) * 5  # logged every 5 steps
+    y = np.random.default_rng(n).normal(size=n)
+    idx = m4_indices(x, y, buckets=100)
+    per_bucket = -(-n // 100)  # whole points per bucket: each bucket is x-width 5 * per_bucket
+    edges = np.append(np.arange(0, n, per_bucket), n) * 5.0
+    assert set(idx.tolist()) == _brute_force_m4(x, y, edges)
+    assert len(idx) <= 4 * 100
+
+
+def test_uneven_times_keep_every_buckets_extremes() -> None:
+    x = np.cumsum(np.random.default_rng(1).exponential(size=10_000))  # wall times
+    y = np.random.default_rng(2).normal(size=10_000)
+    idx = m4_indices(x, y, buckets=100)
+    edges = x[0] + (x[-1] - x[0]) * np.arange(101) / 100
+    edges[-1] = np.inf  # the last point belongs to the last bucket
+    assert set(idx.tolist()) == _brute_force_m4(x, y, edges)
 
 
 def test_a_single_spike_in_a_million_points_survives():
