@@ -4,8 +4,9 @@
     python bench/bench_viewer.py bench/_results/viewer          # prints medians and ratios
 
 Measures (medians of --repeat page loads, each in a fresh browser context):
-- scalars API: one downsampled-series request per tag for all runs (cold = first after the
-  server started, warm = later ones);
+- scalars API: one downsampled-series request per tag for all runs, over --api-starts fresh
+  server processes (cold = the first request for a tag after the server started, warm = the
+  repeats); measured before the browser starts, so its start-up does not share the two cores;
 - the scalars tab with every run of ``DIR/big`` selected: navigation -> first chart drawn and
   -> all charts drawn (timestamps the page records with ``performance.now()``);
 - the runs table over ``DIR/many``: navigation -> rows rendered, and frame times while scrolling
@@ -72,7 +73,7 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def bench_api(v: Viewer) -> tuple[list[int], list[float], list[float]]:
+def bench_api(v: Viewer, quiet: bool = False) -> tuple[list[int], list[float], list[float]]:
     runs = json.loads(get(v.url + "/api/runs"))["runs"]
     handles = [r["handle"] for r in runs]
     ids = ",".join(map(str, handles))
@@ -87,7 +88,7 @@ def bench_api(v: Viewer) -> tuple[list[int], list[float], list[float]]:
                 + urllib.parse.urlencode({"tag": tag, "runs": ids, "width": 560})
             )
             (cold if rep == 0 else warm).append((time.perf_counter() - t) * 1000)
-            if i == 0 and rep == 0:
+            if i == 0 and rep == 0 and not quiet:
                 data = json.loads(body)
                 shown = sum(s["shown"] for s in data["series"])
                 total = sum(s["total"] for s in data["series"])
@@ -205,7 +206,22 @@ def main() -> None:
         "--tb-limit", type=float, default=600.0, help="seconds TensorBoard may take to load"
     )
     p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--api-starts", type=int, default=3, help="server starts for the API figures")
     args = p.parse_args()
+    cold, warm = [], []
+    for start in range(args.api_starts):
+        v = Viewer(args.dir / "big")
+        try:
+            handles, start_cold, start_warm = bench_api(v, quiet=start > 0)
+        finally:
+            v.stop()
+        cold += start_cold
+        warm += start_warm
+    print(
+        f"scalars API per tag ({len(handles)} runs, {args.api_starts} server starts): "
+        f"cold median {med(cold):.0f} ms (max {max(cold):.0f}), warm median {med(warm):.0f} ms"
+    )
+
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -213,10 +229,6 @@ def main() -> None:
 
         v = Viewer(args.dir / "big")
         try:
-            handles, cold, warm = bench_api(v)
-            print(
-                f"scalars API per tag ({len(handles)} runs): cold median {med(cold):.0f} ms, warm median {med(warm):.0f} ms"
-            )
             url = f"{v.url}/#tab=scalars&runs={','.join(map(str, handles))}"
             marks = page_times(
                 browser, url, "document.body.dataset.allChartsAt !== undefined", args.repeat

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -110,7 +111,7 @@ def _x_mode(request: Request) -> str:
 
 def x_values(series: Series, mode: str) -> np.ndarray:
     if mode == "step":
-        return series.steps.astype(np.float64)
+        return series.steps
     if mode == "wall":
         return series.wall_times
     start = series.wall_times[0] if len(series.wall_times) else 0.0
@@ -178,14 +179,22 @@ def scalars(request: Request) -> Response:
 
     if len(handles) > 1:
         # Reading a run cold is file I/O, checksums and numpy, which release the GIL: runs are
-        # read side by side (each run has its own RunView, so they share nothing).
+        # read side by side (each run has its own RunView, so they share nothing), one thread
+        # per core: more only contend for the process's page-fault lock on fresh memory.
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(4, len(handles))) as pool:
+        with ThreadPoolExecutor(max_workers=min(_cores(), 8, len(handles))) as pool:
             out = list(pool.map(one, handles))
     else:
         out = [one(h) for h in handles]
     return json_response({"tag": tag, "x": mode, "series": out})
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def downsampled(

@@ -19,10 +19,12 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+XArray = FloatArray | IntArray  # steps stay integers: converting them costs a whole-series copy
+_CHUNK = 8192  # points per temporary in whole-series checks (64 KiB, reused by the allocator)
 
 
 def m4_indices(
-    x: FloatArray,
+    x: XArray,
     y: FloatArray,
     buckets: int,
     lo: float | None = None,
@@ -61,7 +63,7 @@ def m4_indices(
     return picked if base is None else base[picked]
 
 
-def _m4_window(x: FloatArray, y: FloatArray, buckets: int) -> IntArray:
+def _m4_window(x: XArray, y: FloatArray, buckets: int) -> IntArray:
     n = len(x)
     if n <= 4 * buckets:
         return np.arange(n, dtype=np.int64)
@@ -75,14 +77,14 @@ def _m4_window(x: FloatArray, y: FloatArray, buckets: int) -> IntArray:
         # each bucket is one contiguous segment [starts[i], ends[i]), and its first point is
         # found by binary search instead of labelling every point.
         scaled = (x - x0) * (buckets / (x1 - x0))
-        starts = np.unique(np.searchsorted(scaled, np.arange(buckets), side="left"))
+        starts = _sorted_unique(np.searchsorted(scaled, np.arange(buckets), side="left"))
         starts = starts[starts < n].astype(np.int64)
     ends = np.append(starts[1:], n)
     counts = ends - starts
     segment = np.repeat(np.arange(len(starts)), counts)
     lows = np.minimum.reduceat(y, starts)
     highs = np.maximum.reduceat(y, starts)
-    return np.unique(
+    return _sorted_unique(
         np.concatenate(
             [
                 starts,
@@ -94,15 +96,19 @@ def _m4_window(x: FloatArray, y: FloatArray, buckets: int) -> IntArray:
     ).astype(np.int64)
 
 
-def _evenly_spaced(x: FloatArray) -> bool:
+def _evenly_spaced(x: XArray) -> bool:
     """Whether ``x`` rises by one constant step (steps logged every k iterations, the usual case).
 
-    The cheap end-to-end test rejects almost every uneven series (wall times) before the full one.
+    The cheap end-to-end test rejects almost every uneven series (wall times) before the full
+    one, which goes in chunks: a whole-series temporary would be fresh memory on every call.
     """
     step = x[1] - x[0]
     if not step > 0 or x[-1] - x[0] != step * (len(x) - 1):
         return False
-    return bool((np.diff(x) == step).all())
+    for lo in range(0, len(x) - 1, _CHUNK):
+        if not (np.diff(x[lo : lo + _CHUNK + 1]) == step).all():
+            return False
+    return True
 
 
 def _m4_even(y: FloatArray, per_bucket: int) -> IntArray:
@@ -123,7 +129,16 @@ def _m4_even(y: FloatArray, per_bucket: int) -> IntArray:
         tail = y[full * per_bucket :]
         edge = full * per_bucket
         parts.append(np.array([edge + tail.argmin(), edge + tail.argmax()], dtype=np.int64))
-    return np.unique(np.concatenate(parts)).astype(np.int64)
+    return _sorted_unique(np.concatenate(parts))
+
+
+def _sorted_unique(idx: IntArray) -> IntArray:
+    """``np.unique`` for small int arrays, without it: its first call imports ``numpy.ma``
+    (~7 ms), which would land on the first chart a user asks for."""
+    idx = np.sort(idx)
+    keep = np.ones(len(idx), dtype=bool)
+    keep[1:] = idx[1:] != idx[:-1]
+    return idx[keep].astype(np.int64)
 
 
 def _first_match(hit: npt.NDArray[np.bool_], segment: IntArray) -> IntArray:
@@ -135,7 +150,7 @@ def _first_match(hit: npt.NDArray[np.bool_], segment: IntArray) -> IntArray:
     return where[first].astype(np.int64)
 
 
-def ascending(x: FloatArray) -> IntArray | None:
+def ascending(x: XArray) -> IntArray | None:
     """A stable order that sorts ``x``, or None when it is already ascending (the usual case)."""
     if len(x) < 2 or bool(np.all(x[1:] >= x[:-1])):
         return None
