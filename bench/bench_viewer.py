@@ -6,7 +6,9 @@
 Measures (medians of --repeat page loads, each in a fresh browser context):
 - scalars API: one downsampled-series request per tag for all runs, over --api-starts fresh
   server processes (cold = the first request for a tag after the server started, warm = the
-  repeats); measured before the browser starts, so its start-up does not share the two cores;
+  repeats); measured before the browser starts, so its start-up does not share the two cores.
+  With --drop-caches (root only) the OS page cache is emptied before each start, so the cold
+  requests read from disk;
 - the scalars tab with every run of ``DIR/big`` selected: navigation -> first chart drawn and
   -> all charts drawn (timestamps the page records with ``performance.now()``);
 - the runs table over ``DIR/many``: navigation -> rows rendered, and frame times while scrolling
@@ -67,6 +69,14 @@ class Viewer:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=20)
+
+
+def drop_page_cache() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        raise SystemExit(f"--drop-caches needs root on Linux: {exc}") from None
 
 
 def med(xs: list[float]) -> float:
@@ -207,9 +217,14 @@ def main() -> None:
     )
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--api-starts", type=int, default=3, help="server starts for the API figures")
+    p.add_argument(
+        "--drop-caches", action="store_true", help="empty the OS page cache before each start"
+    )
     args = p.parse_args()
     cold, warm = [], []
     for start in range(args.api_starts):
+        if args.drop_caches:
+            drop_page_cache()
         v = Viewer(args.dir / "big")
         try:
             handles, start_cold, start_warm = bench_api(v, quiet=start > 0)
@@ -218,7 +233,8 @@ def main() -> None:
         cold += start_cold
         warm += start_warm
     print(
-        f"scalars API per tag ({len(handles)} runs, {args.api_starts} server starts): "
+        f"scalars API per tag ({len(handles)} runs, {args.api_starts} server starts"
+        f"{', page cache emptied before each' if args.drop_caches else ''}): "
         f"cold median {med(cold):.0f} ms (max {max(cold):.0f}), warm median {med(warm):.0f} ms"
     )
 
