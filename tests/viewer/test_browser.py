@@ -121,6 +121,22 @@ def test_scalars_overlay_runs_and_count_points(page, server):
     page.locator("#smoothing").fill("0")
 
 
+def test_tag_filter_and_collapsible_groups(page, server):
+    open_tab(page, server, "scalars", ["lr0.1"])
+    wait_charts(page)
+    page.fill("#tag-filter", "^eval/")
+    page.wait_for_function("document.querySelectorAll('.card').length === 1")
+    assert page.locator(".card").get_attribute("data-tag") == "eval/acc"
+    page.fill("#tag-filter", "no-such-tag")
+    page.get_by_text("No tag matches the filter.").wait_for()
+    page.fill("#tag-filter", "")
+    wait_charts(page)
+    train = page.locator("details.group", has=page.locator("summary", has_text="train"))
+    train.locator("summary").click()  # collapse: its charts are hidden, the others stay
+    assert not train.locator('.card[data-tag="train/loss"]').is_visible()
+    assert page.locator('.card[data-tag="eval/acc"]').is_visible()
+
+
 def test_zoom_fetches_finer_detail(page, server):
     open_tab(page, server, "scalars", ["lr0.1"])
     wait_charts(page)

@@ -77,7 +77,11 @@ function layoutScalars() {
   let re = null;
   try { re = SC.filter ? new RegExp(SC.filter, "i") : null; } catch (e) { re = null; }
   const tags = Object.keys(SC.tags).filter((t) => !re || re.test(t));
-  if (!tags.length) { body.appendChild(emptyNote("No scalar tags in the selected runs.")); return; }
+  if (!tags.length) {
+    const why = Object.keys(SC.tags).length ? "No tag matches the filter." : "No scalar tags in the selected runs.";
+    body.appendChild(emptyNote(why));
+    return;
+  }
   document.body.dataset.chartsExpected = tags.length;
   for (const [group, gtags] of groupTags(tags)) {
     const grid = h("div", { class: "chartgrid" });
