@@ -30,6 +30,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from labtrack.viewer._serve import DEFAULT_CACHE_MB
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -54,17 +56,21 @@ def get(url: str, timeout: float = 60) -> bytes:
 
 
 class Viewer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "labtrack.viewer", str(root), "--port", str(self.port)],
+            [sys.executable, "-m", "labtrack.viewer", str(root), "--port", str(self.port), *args],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": SRC},
         )
         assert self.proc.stdout is not None
         self.proc.stdout.readline()
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as fh:
+            return int(next(ln.split()[1] for ln in fh if ln.startswith("VmRSS"))) / 1024
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -217,17 +223,20 @@ def main() -> None:
     )
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--api-starts", type=int, default=3, help="server starts for the API figures")
+    p.add_argument("--cache-mb", type=float, help="the viewer's --cache-mb (default: its own)")
     p.add_argument(
         "--drop-caches", action="store_true", help="empty the OS page cache before each start"
     )
     args = p.parse_args()
-    cold, warm = [], []
+    cold, warm, rss = [], [], []
+    budget = ["--cache-mb", str(args.cache_mb)] if args.cache_mb else []
     for start in range(args.api_starts):
         if args.drop_caches:
             drop_page_cache()
-        v = Viewer(args.dir / "big")
+        v = Viewer(args.dir / "big", *budget)
         try:
             handles, start_cold, start_warm = bench_api(v, quiet=start > 0)
+            rss.append(v.rss_mb())
         finally:
             v.stop()
         cold += start_cold
@@ -236,6 +245,10 @@ def main() -> None:
         f"scalars API per tag ({len(handles)} runs, {args.api_starts} server starts"
         f"{', page cache emptied before each' if args.drop_caches else ''}): "
         f"cold median {med(cold):.0f} ms (max {max(cold):.0f}), warm median {med(warm):.0f} ms"
+    )
+    print(
+        f"viewer memory after every tag of every run: RSS {med(rss):.0f} MB "
+        f"(series memory budget {args.cache_mb or DEFAULT_CACHE_MB:g} MB)"
     )
 
     from playwright.sync_api import sync_playwright

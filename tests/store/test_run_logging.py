@@ -288,6 +288,26 @@ def test_series_spread_over_big_and_small_blocks_reads_back_exactly(workdir: Pat
     assert view.problems == []
 
 
+def test_release_frees_decoded_points_and_they_are_read_again(workdir: Path) -> None:
+    run = labtrack.start_run("e", flush_interval=60)
+    for step in range(1000):
+        run.log({"a": float(step), "b": -float(step)}, step=step)
+    run.flush()
+    view = labtrack.store.open_run(run.dir)
+    assert view.scalar_count("a") == 1000 and view.scalar_count("nope") == 0  # nothing decoded
+    before = view.scalars("a").values.copy()
+    view.scalars("b")
+    view.release("a")  # one tag
+    run.log_metric("a", 1000.0, step=1000)  # the run goes on meanwhile
+    run.flush()
+    assert view.scalar_count("a") == 1001
+    assert view.scalars("a").values.tolist() == [*before.tolist(), 1000.0]
+    view.release()  # every tag
+    assert len(view.scalars("b").values) == 1000
+    view.release("not-a-tag")  # nothing to free is not an error
+    run.finish()
+
+
 def test_background_thread_persists_without_flush(workdir: Path) -> None:
     import time
 

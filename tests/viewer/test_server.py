@@ -260,6 +260,55 @@ def test_a_missing_directory_is_a_clear_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cache_budget_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--cache-mb", "0"])
+    assert "--cache-mb must be a positive number" in capsys.readouterr().err
+
+
+def test_decoded_series_stay_within_the_memory_budget(tmp_path, server_cls):
+    # 8 runs x 300,000 points take 7.2 MB each decoded; a 16 MB budget holds two of them.
+    for r in range(8):
+        with labtrack.start_run("big", name=f"r{r}", dir=tmp_path) as run:
+            for step in range(300_000):
+                run.log_metric("loss", float(r * 1_000_000 + step), step=step)
+    bounded, unbounded = server_cls(tmp_path, "--cache-mb", "16"), server_cls(tmp_path)
+    try:
+        handles = ",".join(str(r["handle"]) for r in _handles(bounded).values())
+        whole = f"/api/scalars?tag=loss&runs={handles}&width=100"
+        for srv in (bounded, unbounded):
+            body = _json(srv, whole)
+            assert [s["total"] for s in body["series"]] == [300_000] * 8
+            assert sorted(s["y"][0] for s in body["series"]) == [r * 1e6 for r in range(8)]
+        memory = _json(bounded, "/api/info")["series_memory"]
+        assert memory["budget_bytes"] == 16 * 2**20
+        assert 2 * 7_200_000 <= memory["used_bytes"] <= memory["budget_bytes"]
+        assert _json(unbounded, "/api/info")["series_memory"]["used_bytes"] == 8 * 7_200_000
+        # freed memory is reused rather than returned, so the process stays near its peak
+        # (the budget plus the series being decoded): well under holding all 57.6 MB
+        assert _rss_mb(bounded.proc.pid) < _rss_mb(unbounded.proc.pid) - 20
+
+        # asking again is answered from the downsampled results: nothing is read again
+        assert _json(bounded, whole) == body
+        assert _json(bounded, "/api/info")["series_memory"] == memory
+        # zooming needs the points: released series are read again, whole and right
+        zoom = _json(bounded, f"/api/scalars?tag=loss&runs={handles}&xmin=1000&xmax=2000")
+        for s in zoom["series"]:
+            assert s["x"] == list(range(999, 2002))
+            assert s["y"][0] % 1_000_000 == 999
+        status, csv_body, _ = bounded.get(f"/api/scalars.csv?tag=loss&runs={handles}")
+        assert status == 200 and csv_body.count(b"\n") == 8 * 300_000 + 1
+    finally:
+        bounded.stop()
+        unbounded.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        kb = next(line.split()[1] for line in fh if line.startswith("VmRSS"))
+    return int(kb) / 1024
+
+
 def test_new_runs_and_points_appear_while_a_run_is_written(tmp_path, server_cls):
     srv = server_cls(tmp_path)
     try:

@@ -376,6 +376,29 @@ class RunView:
             return Scalars(empty.astype(np.int64), empty, empty)
         return series.parts[0]
 
+    def scalar_count(self, tag: str) -> int:
+        """How many points ``tag`` has (0 if none), from the block index: nothing is decoded."""
+        self._read_new()
+        series = self._series.get(self._tag_ids.get(tag, -1))
+        return sum(ref.count for ref in series.blocks) if series is not None else 0
+
+    def release(self, tag: str | None = None) -> None:
+        """Free the decoded points of ``tag`` (of every tag by default).
+
+        The view remembers where they are, so the next :meth:`scalars` call reads them again.
+        A view kept for long over many big series (a viewer, a notebook looping over runs)
+        calls this to bound its memory.
+        """
+        if tag is None:
+            chosen = list(self._series.values())
+        else:
+            tag_id = self._tag_ids.get(tag)
+            found = self._series.get(tag_id) if tag_id is not None else None
+            chosen = [found] if found is not None else []
+        for series in chosen:
+            series.parts = []
+            series.decoded = 0
+
     @property
     def text_tags(self) -> list[str]:
         self._read_new()

@@ -11,6 +11,7 @@ from pathlib import Path
 from .auth import is_loopback
 
 DEFAULT_PORT = 8765
+DEFAULT_CACHE_MB = 1024  # decoded series kept in memory: about 44M points at 24 bytes each
 
 
 def run(
@@ -18,6 +19,7 @@ def run(
     port: int = DEFAULT_PORT,
     host: str = "127.0.0.1",
     token: str | None = None,
+    cache_mb: float = DEFAULT_CACHE_MB,
 ) -> None:
     """Serve the viewer over ``dir`` until interrupted (Ctrl-C). Opens no browser.
 
@@ -27,6 +29,8 @@ def run(
         host: interface to bind. Anything but loopback warns, and requires a token: ``token``,
             else ``$LABTRACK_TOKEN``, else a random one printed with the address.
         token: access token required on every request (also honoured on loopback).
+        cache_mb: memory for decoded series, in MB; past it the least recently viewed are
+            dropped and read again from disk when asked for.
     """
     from labtrack._env import LABTRACK_TOKEN, default_store_dir
     from labtrack.errors import require
@@ -46,7 +50,7 @@ def run(
         )
         if token is None:
             token = secrets.token_urlsafe(24)
-    app = create_app(root, token=token, loopback_only=loopback)
+    app = create_app(root, token=token, loopback_only=loopback, cache_mb=cache_mb)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
     server = uvicorn.Server(config)  # type: ignore[attr-defined]
 
@@ -87,11 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="access token required on every request (default $LABTRACK_TOKEN)",
     )
+    parser.add_argument(
+        "--cache-mb",
+        type=float,
+        default=DEFAULT_CACHE_MB,
+        help=f"memory for decoded series in MB (default {DEFAULT_CACHE_MB}); past it the least "
+        "recently viewed are read again from disk when needed",
+    )
     args = parser.parse_args(argv)
     if args.dir is not None and not Path(args.dir).is_dir():
         parser.error(f"DIR {args.dir!r} does not exist or is not a directory")
+    if not args.cache_mb > 0:
+        parser.error(f"--cache-mb must be a positive number of megabytes, got {args.cache_mb:g}")
     try:
-        run(args.dir, port=args.port, host=args.host, token=args.token)
+        run(args.dir, port=args.port, host=args.host, token=args.token, cache_mb=args.cache_mb)
     except KeyboardInterrupt:
         pass
     return 0

@@ -121,8 +121,13 @@ def x_values(series: Series, mode: str) -> np.ndarray:
 # -- routes -----------------------------------------------------------------------------------
 def info(request: Request) -> Response:
     state = _state(request)
+    memory = state.memory
     return json_response(
-        {"root": str(state.root), "refresh_ms": int(state.refresh_interval * 1000)}
+        {
+            "root": str(state.root),
+            "refresh_ms": int(state.refresh_interval * 1000),
+            "series_memory": {"used_bytes": memory.used, "budget_bytes": memory.budget},
+        }
     )
 
 
@@ -206,13 +211,17 @@ def downsampled(
     lo: float | None,
     hi: float | None,
 ) -> dict[str, Any]:
-    """One run's series of ``tag``, downsampled; whole-range answers are cached until it grows."""
-    series = state.series(h, tag)
-    key = (h, tag, mode, buckets, len(series.values))
-    if lo is None and hi is None:
-        hit: dict[str, Any] | None = state.downsampled.get(key)
+    """One run's series of ``tag``, downsampled; whole-range answers are cached until it grows
+    (looked up by the point count, so a series released from memory is not read for a hit)."""
+    whole = lo is None and hi is None
+    if whole:
+        hit: dict[str, Any] | None = state.downsampled.get(
+            (h, tag, mode, buckets, state.series_length(h, tag))
+        )
         if hit is not None:
             return hit
+    series = state.series(h, tag)
+    key = (h, tag, mode, buckets, len(series.values))
     x = x_values(series, mode)
     y = series.values
     steps = series.steps
@@ -231,7 +240,7 @@ def downsampled(
     }
     if mode != "step":
         out["step"] = steps[idx].tolist()
-    if lo is None and hi is None:
+    if whole:
         state.downsampled.put(key, out)
     return out
 

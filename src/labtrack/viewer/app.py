@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import api
+from ._serve import DEFAULT_CACHE_MB
 from .auth import GuardMiddleware
 from .state import ViewerState
 
@@ -83,6 +84,7 @@ def create_app(
     token: str | None = None,
     loopback_only: bool = True,
     refresh_interval: float = 1.0,
+    cache_mb: float = DEFAULT_CACHE_MB,
 ) -> Starlette:
     """An ASGI app viewing the runs under ``root``.
 
@@ -91,6 +93,7 @@ def create_app(
         token: if set, every request must carry it (see :mod:`labtrack.viewer.auth`).
         loopback_only: answer only requests addressed to a loopback host name.
         refresh_interval: seconds between re-reads of the run list and of live runs.
+        cache_mb: memory for decoded series, in MB (see :class:`state.SeriesMemory`).
     """
     root = Path(root)
     if not root.is_dir():
@@ -125,5 +128,5 @@ def create_app(
             Exception: _server_error,
         },
     )
-    app.state.viewer = ViewerState(root, refresh_interval=refresh_interval)
+    app.state.viewer = ViewerState(root, refresh_interval=refresh_interval, cache_mb=cache_mb)
     return app

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._serve import DEFAULT_CACHE_MB
 from .files import relative_to_root
 
 if TYPE_CHECKING:
@@ -148,6 +149,37 @@ class ResultCache:
                 self._items.popitem(last=False)
 
 
+class SeriesMemory:
+    """Which decoded series the views hold, least recently used first, bounded in bytes.
+
+    Every view keeps the series it decoded so that zooming and live updates cost no re-reading;
+    without a bound, browsing a big store would keep all of it in memory (24 bytes per point).
+    Past the budget the oldest series are released from their views and read again if asked
+    for. The series being used is never released, so one series bigger than the budget works.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._sizes: OrderedDict[tuple[int, str], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def note(self, handle: int, tag: str, nbytes: int) -> list[tuple[int, str]]:
+        """Record that ``(handle, tag)`` was just used and holds ``nbytes``; return the series
+        to release (least recently used first) to get back under the budget."""
+        key = (handle, tag)
+        with self._lock:
+            self.used += nbytes - self._sizes.get(key, 0)
+            self._sizes[key] = nbytes
+            self._sizes.move_to_end(key)
+            evicted = []
+            while self.used > self.budget and len(self._sizes) > 1:
+                old, size = self._sizes.popitem(last=False)
+                self.used -= size
+                evicted.append(old)
+            return evicted
+
+
 class ViewerState:
     """The store being viewed, its runs by handle, and the series cache."""
 
@@ -156,14 +188,18 @@ class ViewerState:
         root: Path,
         *,
         refresh_interval: float = 1.0,
+        cache_mb: float = DEFAULT_CACHE_MB,
     ) -> None:
         from labtrack.store import Store
 
+        if not cache_mb > 0:
+            raise ValueError(f"cache_mb must be a positive number of megabytes, got {cache_mb!r}")
         self.root = root.resolve()
         self.store: Store = Store(self.root)
         self.refresh_interval = refresh_interval
         # keyed by (run, tag, x mode, buckets, series length): a growing run misses naturally
         self.downsampled = ResultCache()
+        self.memory = SeriesMemory(int(cache_mb * 2**20))
         self._handles: dict[str, int] = {}
         self._entries: dict[int, RunEntry] = {}
         self._rows: list[dict[str, Any]] = []
@@ -270,10 +306,17 @@ class ViewerState:
                     entry.refreshed = now
         return entry.view
 
+    def series_length(self, handle: int, tag: str) -> int:
+        """The number of points of a series, without decoding (or re-reading) it."""
+        view = self.fresh_view(handle)
+        with self.entry(handle).lock:
+            return view.scalar_count(tag)
+
     def series(self, handle: int, tag: str) -> Series:
         """A scalar series; an empty one when the run has no such tag.
 
-        ``RunView`` keeps decoded series, so a second call costs no decoding.
+        ``RunView`` keeps decoded series, so a second call costs no decoding; the least recently
+        used ones are released past the memory budget (:class:`SeriesMemory`).
         """
         view = self.fresh_view(handle)
         entry = self.entry(handle)
@@ -282,8 +325,14 @@ class ViewerState:
                 empty = np.zeros(0)
                 return Series(empty.astype(np.int64), empty, empty)
             raw = view.scalars(tag)
-        return Series(
+        series = Series(
             np.asarray(raw.steps, dtype=np.int64),
             np.asarray(raw.values, dtype=np.float64),
             np.asarray(raw.wall_times, dtype=np.float64),
         )
+        for old_handle, old_tag in self.memory.note(handle, tag, series.nbytes):
+            old = self._entries.get(old_handle)
+            if old is not None:
+                with old.lock:
+                    old.view.release(old_tag)
+        return series
