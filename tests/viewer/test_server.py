@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -342,5 +343,12 @@ def test_new_runs_and_points_appear_while_a_run_is_written(tmp_path, server_cls)
             status = _json(srv, "/api/runs")["runs"][0]["status"]
             time.sleep(0.2)
         assert status == "completed"
+        assert _json(srv, "/api/info")["series_memory"]["used_bytes"] == 25 * 24
+        shutil.rmtree(run.dir)  # a deleted run leaves the list, and its memory is not counted
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _json(srv, "/api/runs")["runs"]:
+            time.sleep(0.2)
+        assert _json(srv, "/api/runs")["runs"] == []
+        assert _json(srv, "/api/info")["series_memory"]["used_bytes"] == 0
     finally:
         srv.stop()

@@ -179,6 +179,12 @@ class SeriesMemory:
                 evicted.append(old)
             return evicted
 
+    def forget(self, handle: int) -> None:
+        """Stop counting a run's series (its directory is gone, and its view with it)."""
+        with self._lock:
+            for key in [k for k in self._sizes if k[0] == handle]:
+                self.used -= self._sizes.pop(key)
+
 
 class ViewerState:
     """The store being viewed, its runs by handle, and the series cache."""
@@ -280,6 +286,8 @@ class ViewerState:
                     json.dumps(entry.row, sort_keys=True, default=str).encode(), digest_size=8
                 ).hexdigest()
             entries[handle] = entry
+        for gone in self._entries.keys() - entries.keys():
+            self.memory.forget(gone)
         self._entries = entries
         self._rows = [e.row for e in entries.values() if e.row is not None]
         self._version = hashlib.blake2b(
