@@ -293,13 +293,15 @@ def test_screenshot_of_a_typical_comparison(browser, tmp_path, server_cls):
     import numpy as np
 
     rng = np.random.default_rng(0)
+    home = tmp_path / "home"
+    store = home / "runs"
     runs = []
     for i, (lr, depth) in enumerate([(0.1, 2), (0.03, 4), (0.01, 4), (0.003, 8)]):
         run = labtrack.start_run(
             "cifar10",
             name=f"resnet-d{depth}-lr{lr}",
             config={"lr": lr, "depth": depth},
-            dir=tmp_path,
+            dir=store,
         )
         n = 20_000 if i < 3 else 12_000
         steps = np.arange(n)
@@ -321,11 +323,13 @@ def test_screenshot_of_a_typical_comparison(browser, tmp_path, server_cls):
         else:
             run.flush()
         runs.append(run)
-    srv = server_cls(tmp_path)
+    srv = server_cls(store, env={"HOME": str(home)})
     ctx = browser.new_context(viewport={"width": 1400, "height": 860})
     pg = ctx.new_page()
     try:
         pg.goto(srv.url + "/#tab=scalars&runs=1,2,3,4")
+        pg.get_by_text("~/runs", exact=True).wait_for()  # the store, as a shell would show it
+        assert pg.locator("#root").get_attribute("title") == str(store.resolve())
         pg.locator("#smoothing").fill("0.6")
         wait_charts(pg)
         assert pg.locator('.card[data-tag="train/loss"]').get_attribute("data-traces") == "4"

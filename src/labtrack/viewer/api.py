@@ -12,6 +12,7 @@ import json
 import math
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -125,10 +126,19 @@ def info(request: Request) -> Response:
     return json_response(
         {
             "root": str(state.root),
+            "root_shown": _shown_path(state.root),
             "refresh_ms": int(state.refresh_interval * 1000),
             "series_memory": {"used_bytes": memory.used, "budget_bytes": memory.budget},
         }
     )
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` as a shell shows it: ``~/runs`` for a directory under the home directory."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):  # not under home, or no home directory known
+        return str(path)
 
 
 def runs(request: Request) -> Response:

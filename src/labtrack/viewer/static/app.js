@@ -60,7 +60,9 @@ async function pollRuns(first) {
 async function start() {
   try {
     const info = await getJSON("/api/info");
-    document.getElementById("root").textContent = info.root;
+    const root = document.getElementById("root");
+    root.textContent = info.root_shown;
+    root.title = info.root;
     LT.refreshMs = Math.max(250, info.refresh_ms / 2);  // poll twice per server re-scan
   } catch (e) {
     document.getElementById("root").textContent = "cannot reach the server: " + e.message;
