@@ -128,29 +128,32 @@ def _restore(path: Path) -> Restored:
     restored = Restored()
     if not path.exists():
         return restored
-    data = path.read_bytes()
-    walked = rec.walk(data)
-    if walked.end < len(data):
-        log.warning(
-            "%s: dropping %d bytes after the last good record (%s)",
-            path,
-            len(data) - walked.end,
-            walked.problem,
-        )
-        with open(path, "r+b") as fh:
+    with open(path, "r+b") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        walked = rec.walk_file(fh, 0, size)
+        if walked.end < size:
+            log.warning(
+                "%s: dropping %d bytes after the last good record (%s)",
+                path,
+                size - walked.end,
+                walked.problem,
+            )
             fh.truncate(walked.end)
-    names = restored.tag_names
-    for table in rec.iter_json(walked.records, rec.KIND_TAGS):
-        for tag_id, tag in table:
-            names.extend([""] * (tag_id + 1 - len(names)))
-            names[tag_id] = tag
+        names = restored.tag_names
+        for table in rec.iter_json(walked.records, rec.KIND_TAGS):
+            for tag_id, tag in table:
+                names.extend([""] * (tag_id + 1 - len(names)))
+                names[tag_id] = tag
+        for record in walked.records:
+            for ref in record.blocks:  # a block failing its checksum is left out
+                fh.seek(ref.offset)
+                block = rec.decode_block(ref, fh.read(ref.length))
+                if block is not None:
+                    tag = names[block.tag_id]
+                    update_stats(restored.stats, tag, block.steps, block.values)
+                    restored.next_steps[tag] = int(block.steps[-1]) + 1
     for record in walked.records:
-        if record.kind == rec.KIND_SCALARS:
-            for block in rec.decode_scalars(record.payload):
-                tag = names[block.tag_id]
-                update_stats(restored.stats, tag, block.steps, block.values)
-                restored.next_steps[tag] = int(block.steps[-1]) + 1
-        elif record.kind == rec.KIND_TEXT:
+        if record.kind == rec.KIND_TEXT:
             for tag, step, _wall, _text in json.loads(bytes(record.payload)):
                 restored.text_steps[tag] = int(step) + 1
         elif record.kind == rec.KIND_MEDIA:

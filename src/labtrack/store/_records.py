@@ -147,20 +147,14 @@ def scalar_table(head: bytes | memoryview, length: int) -> list[BlockRef] | str:
 
 
 def decode_block(ref: BlockRef, body: bytes | memoryview) -> ScalarBlock | None:
-    """The points of one block, or None when its bytes do not match its checksum."""
-    if len(body) != ref.length or zlib.crc32(body) != ref.crc:
+    """The points of one block in new arrays, or None when its bytes do not match its checksum."""
+    if not block_ok(ref, body):
         return None
-    count = ref.count
-    if ref.mode == 1:
-        start, stride = _RANGE.unpack_from(body, 0)
-        steps = start + stride * np.arange(count, dtype=np.int64)
-        vpos = _RANGE.size
-    else:
-        steps = np.frombuffer(body, "<i8", count, 0).astype(np.int64)
-        vpos = 8 * count
-    values = np.frombuffer(body, "<f8", count, vpos).astype(np.float64)
-    dwall = np.frombuffer(body, "<f4", count, vpos + 8 * count)
-    return ScalarBlock(ref.tag_id, steps, values, ref.base + dwall.astype(np.float64))
+    steps = np.empty(ref.count, np.int64)
+    values = np.empty(ref.count, np.float64)
+    walls = np.empty(ref.count, np.float64)
+    decode_into(ref, body, steps, values, walls)
+    return ScalarBlock(ref.tag_id, steps, values, walls)
 
 
 def block_ok(ref: BlockRef, body: bytes | memoryview) -> bool:
@@ -189,22 +183,12 @@ def decode_into(
     walls += ref.base  # the base in float32 would lose whole seconds
 
 
-def decode_scalars(payload: bytes | memoryview) -> list[ScalarBlock]:
-    """Every block of a whole scalar payload (blocks failing their checksum are left out)."""
-    refs = scalar_table(payload, len(payload))
-    if isinstance(refs, str):
-        return []
-    view = memoryview(payload)
-    blocks = [decode_block(ref, view[ref.offset : ref.offset + ref.length]) for ref in refs]
-    return [b for b in blocks if b is not None]
-
-
 @dataclass(frozen=True)
 class RawRecord:
     kind: int
-    offset: int  # of the payload, relative to where the walk started (absolute for walk_file)
-    payload: memoryview  # the whole payload (walk); for walk_file, empty for scalar records
-    blocks: tuple[BlockRef, ...] = ()  # scalar records from walk_file: absolute block offsets
+    offset: int  # of the payload in the file
+    payload: memoryview  # the whole verified payload; empty for scalar records
+    blocks: tuple[BlockRef, ...] = ()  # scalar records: their blocks at absolute file offsets
 
 
 @dataclass
@@ -218,34 +202,6 @@ def _checked_part(flags: int, payload: memoryview) -> memoryview:
     if flags & BLOCK_CRC and len(payload) >= _SCALAR_HEAD.size:
         return payload[: min(len(payload), table_size(payload))]
     return payload
-
-
-def walk(data: bytes | memoryview, start: int = 0) -> WalkResult:
-    """Split ``data[start:]`` (in memory) into good records, stopping at the first bad one."""
-    buf = memoryview(data)
-    size = len(buf)
-    pos = start
-    records: list[RawRecord] = []
-    problem: str | None = None
-    while pos < size:
-        if size - pos < HEADER_SIZE:
-            problem = f"incomplete record header at byte {pos}"
-            break
-        magic, kind, flags, length, crc = HEADER.unpack_from(buf, pos)
-        if magic != MAGIC:
-            problem = f"bad record marker at byte {pos}"
-            break
-        body = pos + HEADER_SIZE
-        if size - body < length:
-            problem = f"incomplete record at byte {pos} ({size - body} of {length} bytes)"
-            break
-        payload = buf[body : body + length]
-        if zlib.crc32(_checked_part(flags, payload)) != crc:
-            problem = f"checksum mismatch in record at byte {pos}"
-            break
-        records.append(RawRecord(kind, body, payload))
-        pos = body + length
-    return WalkResult(records, pos, problem)
 
 
 class _Window:
