@@ -8,7 +8,8 @@ A leaf module: it imports nothing of ours, so every package (``store`` included)
     ├── ConfigError          (also a ValueError) bad configuration, names the key path
     ├── StoreError           a store or run directory cannot be used as asked
     │   ├── RunLockedError   a second writer tried to open a running run
-    │   └── UnreadableRunError  a run's metadata is missing or corrupt
+    │   ├── UnreadableRunError  a run's metadata is missing or corrupt
+    │   └── DataLossError    finish() could not write everything that was logged
     ├── SinkError            a mirror (MLflow, TensorBoard, ...) failed
     ├── ExecutorError        the runner could not execute a config
     ├── SerializationError   a checkpoint or result could not be written or read
@@ -39,6 +40,11 @@ class RunLockedError(StoreError):
 
 class UnreadableRunError(StoreError):
     """A run directory's metadata is missing or corrupt."""
+
+
+class DataLossError(StoreError):
+    """``finish()`` could not write everything that was logged (a disk that stayed full); what
+    was written is readable and the run's metadata records the loss."""
 
 
 class SinkError(LabtrackError):

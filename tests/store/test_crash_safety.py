@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import struct
@@ -16,6 +15,7 @@ import pytest
 
 import labtrack
 from labtrack.errors import RunLockedError
+from labtrack.store._records import HEADER_SIZE, KIND_TAGS, KIND_TEXT, frame, frame_json, walk_file
 from tests.conftest import run_python, start_python
 
 WRITER = """
@@ -76,14 +76,24 @@ def test_sigkill_keeps_everything_flushed_and_reads_as_crashed(
 def test_torn_last_record_is_skipped_quietly(tmp_path: Path) -> None:
     with labtrack.start_run("e", dir=tmp_path) as run:
         run.log_metric("a", 1.0)
+    record = frame_json(KIND_TEXT, [["t", 0, 0.0, "a record cut short"]])
+    with open(run.dir / ".labtrack" / "data.ltr", "ab") as fh:
+        fh.write(record[:20])  # a writer killed in the middle of its last write
+    view = labtrack.store.open_run(run.dir)
+    assert view.scalars("a").values.tolist() == [1.0]
+    assert view.problems == []  # a write in progress or a killed writer: not damage
+
+
+def test_a_completed_run_cut_short_is_reported(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        run.log_metric("a", 1.0)
         run.flush()
         run.log_metric("a", 2.0)
     data = run.dir / ".labtrack" / "data.ltr"
-    whole = data.read_bytes()
-    data.write_bytes(whole[:-5])  # a writer killed in the middle of its last write
+    data.write_bytes(data.read_bytes()[:-5])  # e.g. a copy that stopped early
     view = labtrack.store.open_run(run.dir)
     assert view.scalars("a").values.tolist() == [1.0]
-    assert view.problems == []
+    assert len(view.problems) == 1 and "truncated" in view.problems[0]
 
 
 def test_corruption_in_the_middle_is_reported_not_raised(tmp_path: Path) -> None:
@@ -212,26 +222,6 @@ def test_other_hosts_run_is_crashed_only_when_its_heartbeat_is_stale(tmp_path: P
     assert labtrack.store.open_run(run.dir).status == "crashed"
 
 
-def test_disk_full_is_reported_once_and_the_loop_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    run = labtrack.start_run("e", dir=tmp_path, flush_interval=60)
-    run.log_metric("a", 1.0)
-    run.flush()
-    real_fd = run._fd
-    run._fd = os.open("/dev/full", os.O_WRONLY)  # every write now fails with ENOSPC
-    with caplog.at_level("ERROR", logger="labtrack"):
-        for i in range(5):
-            run.log_metric("a", float(i + 2))
-            run.flush()  # never raises
-    errors = [r for r in caplog.records if "No space left" in r.getMessage()]
-    assert len(errors) == 1 and str(run.dir) in errors[0].getMessage()
-    os.close(run._fd)
-    run._fd = real_fd  # space is back: the kept data is written on the next flush
-    run.finish()
-    assert labtrack.store.open_run(run.dir).scalars("a").values.tolist() == [1.0, 2, 3, 4, 5, 6]
-
-
 def test_sigterm_after_every_run_finished_ends_like_the_default(tmp_path: Path) -> None:
     proc = start_python(
         """
@@ -247,3 +237,88 @@ def test_sigterm_after_every_run_finished_ends_like_the_default(tmp_path: Path) 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM  # killed by the signal, no Python unwinding
     assert proc.stderr.read() == ""  # type: ignore[union-attr]
+
+
+def _three_records(tmp_path: Path) -> tuple[Path, list[int]]:
+    """A finished run whose data file holds 1,000 points in 10 flushes; the record offsets."""
+    with labtrack.start_run("e", dir=tmp_path, flush_interval=60) as run:
+        for flush in range(10):
+            for i in range(100):
+                run.log_metric("a", float(flush * 100 + i))
+            run.flush()
+    data = run.dir / ".labtrack" / "data.ltr"
+    offsets = [
+        r.offset - HEADER_SIZE for r in walk_file(open(data, "rb"), 0, data.stat().st_size).records
+    ]
+    return run.dir, offsets
+
+
+def test_a_flipped_length_in_the_middle_is_damage_not_a_torn_tail(tmp_path: Path) -> None:
+    run_dir, offsets = _three_records(tmp_path)
+    data = run_dir / ".labtrack" / "data.ltr"
+    raw = bytearray(data.read_bytes())
+    size = len(raw)
+    middle = offsets[len(offsets) // 2]
+    raw[middle + 5] ^= 0x01  # one bit of the middle record's length field
+    data.write_bytes(bytes(raw))
+
+    view = labtrack.store.open_run(run_dir)
+    values = view.scalars("a").values
+    assert len(values) == 900  # only the damaged record's 100 points are missing
+    assert set(values.tolist()) <= set(map(float, range(1000)))
+    assert len(view.problems) == 1 and "damaged bytes from byte" in view.problems[0]
+
+    with labtrack.start_run("e", run_dir=run_dir) as resumed:  # resuming never truncates damage
+        resumed.log_metric("a", -1.0)
+    assert data.stat().st_size > size
+    assert data.read_bytes()[:size] == bytes(raw)
+    again = labtrack.store.open_run(run_dir)
+    assert again.scalars("a").values.tolist()[-1] == -1.0 and len(again.scalars("a").values) == 901
+
+
+def test_a_corrupt_record_kind_is_reported_not_raised(tmp_path: Path) -> None:
+    run_dir, offsets = _three_records(tmp_path)
+    data = run_dir / ".labtrack" / "data.ltr"
+    raw = bytearray(data.read_bytes())
+    raw[offsets[1] + 2] = 3  # a scalar record now claims to be text
+    data.write_bytes(bytes(raw))
+    view = labtrack.store.open_run(run_dir)
+    assert view.text_tags == []
+    assert len(view.scalars("a").values) == 900 and view.problems
+
+
+def test_a_record_that_verifies_but_does_not_parse_is_left_out(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        run.log_text("notes", "kept")
+        run.log_metric("a", 1.0)
+    data = run.dir / ".labtrack" / "data.ltr"
+    with open(data, "ab") as fh:  # crafted records with valid checksums
+        fh.write(frame(KIND_TEXT, b"\xff\xfe not json"))
+        fh.write(frame_json(KIND_TEXT, [["notes", "one", 0.0, 5]]))
+        fh.write(frame_json(KIND_TAGS, {"not": "a table"}))
+        fh.write(frame_json(KIND_TEXT, [["notes", 1, 0.0, "after the damage"]]))
+    view = labtrack.store.open_run(run.dir)
+    assert [e.text for e in view.text("notes")] == ["kept", "after the damage"]
+    assert view.scalars("a").values.tolist() == [1.0]
+    assert len(view.problems) == 3 and all("is left out" in p for p in view.problems)
+
+
+def test_files_from_before_the_header_checksum_still_read(tmp_path: Path) -> None:
+    with labtrack.start_run("e", dir=tmp_path) as run:
+        run.log_metric("a", 1.0)
+    data = run.dir / ".labtrack" / "data.ltr"
+    walked = walk_file(open(data, "rb"), 0, data.stat().st_size)
+    old = b""
+    raw = data.read_bytes()
+    for record in walked.records:  # rewrite every record with the old 12-byte header
+        head = raw[record.offset - HEADER_SIZE : record.offset]
+        length = int.from_bytes(head[4:8], "little")
+        old += b"LT" + head[2:12] + raw[record.offset : record.offset + length]
+    data.write_bytes(old)
+    meta_file = run.dir / ".labtrack" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    for newer in ("data_size", "checksum"):  # what labtrack wrote then did not have these
+        meta.pop(newer, None)
+    meta_file.write_text(json.dumps(meta))
+    view = labtrack.store.open_run(run.dir)
+    assert view.scalars("a").values.tolist() == [1.0] and view.problems == []

@@ -88,8 +88,8 @@ def test_unreadable_runs_are_listed_with_the_reason(store: labtrack.Store) -> No
     views = store.runs()
     bad = [v for v in views if v.status == "unreadable"]
     assert len(views) == 4 and len(bad) == 1
-    assert "corrupt run metadata" in (bad[0].error or "") and str(broken.dir) in (
-        bad[0].error or ""
+    assert "corrupt run metadata" in (bad[0].unreadable or "") and str(broken.dir) in (
+        bad[0].unreadable or ""
     )
     assert len(store.runs(experiment="sweep")) == 2  # the rest still reads
     assert store.runs(status="unreadable")[0].dir == broken.dir
@@ -97,7 +97,7 @@ def test_unreadable_runs_are_listed_with_the_reason(store: labtrack.Store) -> No
     meta = json.loads((newer.dir / ".labtrack" / "meta.json").read_text())
     (newer.dir / ".labtrack" / "meta.json").write_text(json.dumps({**meta, "format": 99}))
     reread = labtrack.store.open_run(newer.dir)
-    assert reread.status == "unreadable" and "newer labtrack" in (reread.error or "")
+    assert reread.status == "unreadable" and "newer labtrack" in (reread.unreadable or "")
 
 
 def test_run_by_id_prefix_or_path(store: labtrack.Store) -> None:

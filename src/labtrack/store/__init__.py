@@ -15,16 +15,18 @@ beside the data), ``_reader`` (``RunView``), ``_store`` (``Store`` and its catal
 
 from __future__ import annotations
 
+from ._mediawriter import ARTIFACT_KINDS
 from ._meta import STATUSES, is_run_dir, wait_for_writer
-from ._reader import ArtifactEntry, MediaEntry, RunView, Scalars, TextEntry, open_run
+from ._reader import ArtifactEntry, MediaEntry, RunError, RunView, Scalars, TextEntry, open_run
 from ._store import Store, find_run_dirs
-from ._writer import ARTIFACT_KINDS, RunWriter
+from ._writer import RunWriter
 
 __all__ = [
     "ARTIFACT_KINDS",
     "STATUSES",
     "ArtifactEntry",
     "MediaEntry",
+    "RunError",
     "RunView",
     "RunWriter",
     "Scalars",

@@ -18,8 +18,19 @@ def safe_name(tag: str) -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (temporary file, then rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)  # a half-written file must not keep the space a full disk lacks
+        raise
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -35,12 +46,17 @@ def copy_hashing(source: Path, dest: Path | None) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp") if dest is not None else None
-    with open(source, "rb") as src, open(tmp, "wb") if tmp else io.BytesIO() as out:
-        while block := src.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-            if tmp is not None:
-                out.write(block)
-    if tmp is not None and dest is not None:
-        os.replace(tmp, dest)
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") if tmp else io.BytesIO() as out:
+            while block := src.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+                if tmp is not None:
+                    out.write(block)
+        if tmp is not None and dest is not None:
+            os.replace(tmp, dest)
+    except BaseException:
+        if tmp is not None:
+            _discard(tmp)
+        raise
     return size, digest.hexdigest()

@@ -52,6 +52,7 @@ class MediaEntry:
     png: Path | None = None
     plotly: Path | None = None
     interactive: bool = False
+    static_reason: str | None = None  # why an interactive figure is shown as its PNG
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,42 @@ class ArtifactEntry:
     wall_time: float | None = None
 
 
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed (or was killed): the exception that ended it, as its writer recorded it.
+
+    ``str(error)`` is the one-line form (``"ValueError: bad lr"``); ``traceback`` is the whole
+    formatted traceback (empty when the run was failed without an exception).
+    """
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+def run_error(doc: Any) -> RunError | None:
+    """The :class:`RunError` of a metadata ``error`` document, None when there is none."""
+    if not isinstance(doc, Mapping):
+        return None
+    return RunError(
+        type=str(doc.get("type") or "Error"),
+        message=str(doc.get("message") or ""),
+        traceback=str(doc.get("traceback") or ""),
+    )
+
+
 @dataclass
 class _TagSeries:
     blocks: list[rec.BlockRef] = field(default_factory=list)  # where this tag's points are
     decoded: int = 0  # how many of ``blocks`` are in ``parts``
     parts: list[Scalars] = field(default_factory=list)
 
+
+#: Where an artifact entry points when its record named a path outside the run (never a file).
+ARTIFACTS_MISSING = ".labtrack/artifact-path-refused"
 
 _READ_CHUNK = 1 << 20  # most bytes read at once when neighbouring blocks are read together
 _READ_GAP = 64 * 1024  # other tags' bytes worth reading through rather than seeking past
@@ -123,14 +154,15 @@ class RunView:
 
     def __init__(self, run_dir: str | Path, meta: dict[str, Any] | None = None) -> None:
         self.dir = Path(run_dir).absolute()
-        self.error: str | None = None
-        self.problems: list[str] = []
+        #: Why the run cannot be read (corrupt or missing metadata), else None.
+        self.unreadable: str | None = None
+        self._problems: list[str] = []
         self._meta: dict[str, Any] = {}
         if meta is None:
             try:
                 meta = read_meta(self.dir)
             except UnreadableRunError as exc:
-                self.error = str(exc)
+                self.unreadable = str(exc)
                 meta = {}
         self._meta = meta
         self._offset = 0
@@ -157,7 +189,7 @@ class RunView:
     @property
     def status(self) -> str:
         """``running``, ``completed``, ``failed``, ``killed``, ``crashed`` or ``unreadable``."""
-        return "unreadable" if self.error else effective_status(self._meta)
+        return "unreadable" if self.unreadable else effective_status(self._meta)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -199,6 +231,13 @@ class RunView:
         return None if start is None or end is None else max(0.0, float(end) - float(start))
 
     @property
+    def error(self) -> RunError | None:
+        """Why the run ended as it did: for a ``failed`` run the exception that ended it (type,
+        message, traceback), for a ``killed`` one the reason (``KeyboardInterrupt``,
+        ``SIGTERM``); None for a run that completed."""
+        return run_error(self._meta.get("error"))
+
+    @property
     def host(self) -> str | None:
         return self._meta.get("host")
 
@@ -222,7 +261,7 @@ class RunView:
     def __reduce__(self) -> tuple[Any, ...]:
         # Sent to another process (a Ray task, a pool worker) as its directory and metadata;
         # the data is read again there, lazily.
-        return (_rebuild_view, (str(self.dir), self._meta, self.error))
+        return (_rebuild_view, (str(self.dir), self._meta, self.unreadable))
 
     # ------------------------------------------------------------------ data
 
@@ -230,35 +269,67 @@ class RunView:
         """Re-read the metadata and any new data; returns ``self``."""
         try:
             self._meta = read_meta(self.dir)
-            self.error = None
+            self.unreadable = None
         except UnreadableRunError as exc:
-            self.error = str(exc)
+            self.unreadable = str(exc)
         self._read_new()
         return self
 
     def _require_readable(self) -> None:
-        if self.error:
-            raise UnreadableRunError(self.error)
+        if self.unreadable:
+            raise UnreadableRunError(self.unreadable)
 
     def _read_new(self) -> None:
         path = self.dir / META_DIR / DATA_FILE
         try:
             size = os.stat(path).st_size
         except FileNotFoundError:
+            size = 0
+        except OSError as exc:
+            self._note(f"{path}: cannot be read: {exc}")
             return
+        self._check_size(path, size)
         if size <= self._offset:
             return
-        with open(path, "rb") as fh:
-            walked = rec.walk_file(fh, self._offset, size)
+        try:
+            with open(path, "rb") as fh:
+                walked = rec.walk_file(fh, self._offset, size)
+        except OSError as exc:
+            self._note(f"{path}: cannot be read: {exc}")
+            return
         for record in walked.records:
-            self._take(record)
+            try:
+                self._take(record)
+            except rec.BadRecord as exc:
+                self._note(f"{path}: the record at byte {record.offset} is left out: {exc}")
+        # A torn last record (a writer killed mid-write, or one still writing) is read next time.
         self._offset = walked.end
-        problem = walked.problem
-        # An incomplete last record is a torn tail (or a write in progress): read it next time.
-        if problem and ("checksum" in problem or "marker" in problem):
-            note = f"{path}: {problem}; {size - walked.end} byte(s) after it not read"
-            if note not in self.problems:
-                self.problems.append(note)
+        for problem in walked.problems:
+            self._note(f"{path}: {problem}")
+
+    def _check_size(self, path: Path, size: int) -> None:
+        """A data file shorter than its writer last recorded was truncated after the fact."""
+        recorded = self._meta.get("data_size")
+        if isinstance(recorded, int) and size < recorded:
+            self._note(
+                f"{path}: the file is {size} bytes but its writer recorded {recorded}: it was "
+                f"truncated, the last {recorded - size} byte(s) are missing"
+            )
+        lost = self._meta.get("lost")
+        if isinstance(lost, Mapping) and lost.get("reason"):
+            self._note(f"the writer of this run lost data: {lost['reason']}")
+
+    def _note(self, problem: str) -> None:
+        if problem not in self._problems:
+            self._problems.append(problem)
+
+    @property
+    def problems(self) -> list[str]:
+        """Damage found in this run so far, one line each (reading what is new first): damaged
+        records or bytes skipped, a data file cut short, data its writer reported lost, record
+        paths leading outside the run. Empty for a healthy run."""
+        self._read_new()
+        return list(self._problems)
 
     def _take(self, record: rec.RawRecord) -> None:
         kind = record.kind
@@ -266,44 +337,66 @@ class RunView:
             for block in record.blocks:
                 self._series.setdefault(block.tag_id, _TagSeries()).blocks.append(block)
         elif kind == rec.KIND_TAGS:
-            for tag_id, tag in json.loads(bytes(record.payload)):
+            for tag_id, tag in list(rec.parse_tags(record)):
                 self._tag_ids[tag] = tag_id
         elif kind == rec.KIND_TEXT:
-            for tag, step, wall, text in json.loads(bytes(record.payload)):
-                self._text.setdefault(tag, []).append(TextEntry(int(step), float(wall), text))
+            for tag, step, wall, text in list(rec.parse_text(record)):
+                self._text.setdefault(tag, []).append(TextEntry(step, wall, text))
         elif kind == rec.KIND_MEDIA:
-            item = json.loads(bytes(record.payload))
-            self._media.setdefault((item["kind"], item["tag"]), []).append(self._media_entry(item))
+            item = rec.parse_item(record, kind)
+            if item is not None:
+                entry = self._media_entry(item)
+                self._media.setdefault((entry.kind, entry.tag), []).append(entry)
         elif kind == rec.KIND_ARTIFACT:
-            item = json.loads(bytes(record.payload))
-            self._artifacts.append(
-                ArtifactEntry(
-                    name=item["name"],
-                    kind=item["kind"],
-                    path=self.dir / item["path"],
-                    size=int(item["size"]),
-                    sha256=item.get("sha256"),
-                    metadata=item.get("metadata") or {},
-                    step=item.get("step"),
-                    wall_time=item.get("wall"),
-                )
-            )
+            item = rec.parse_item(record, kind)
+            if item is not None:
+                self._artifacts.append(self._artifact_entry(item))
+
+    def _inside(self, value: Any, what: str) -> Path | None:
+        """The path a record names, when it resolves inside this run directory; else None and a
+        problem (a crafted record must not make a reader open files elsewhere)."""
+        if not isinstance(value, str) or not value:
+            return None
+        path = self.dir / value
+        try:
+            resolved = path.resolve()
+            root = self.dir.resolve()
+        except (OSError, RuntimeError):
+            resolved, root = None, None
+        if resolved is None or root is None or not resolved.is_relative_to(root):
+            self._note(f"a record's {what} path {value!r} leads outside the run; it is ignored")
+            return None
+        return path
 
     def _media_entry(self, item: Mapping[str, Any]) -> MediaEntry:
-        def path(key: str) -> Path | None:
-            value = item.get(key)
-            return self.dir / value if value else None
-
-        main = path("pickle") if item["kind"] == "figure" else path("path")
+        kind = item["kind"]
+        main = self._inside(item.get("pickle" if kind == "figure" else "path"), kind)
+        png = self._inside(item.get("png"), kind)
         return MediaEntry(
-            kind=item["kind"],
+            kind=kind,
             tag=item["tag"],
-            step=int(item["step"]),
+            step=item["step"],
             wall_time=float(item["wall"]),
             path=main or self.dir,
-            png=path("png") or (main if item["kind"] == "image" else None),
-            plotly=path("plotly"),
+            png=png or (main if kind == "image" else None),
+            plotly=self._inside(item.get("plotly"), kind),
             interactive=bool(item.get("interactive", False)),
+            static_reason=_text_or_none(item.get("static_reason")),
+        )
+
+    def _artifact_entry(self, item: Mapping[str, Any]) -> ArtifactEntry:
+        metadata = item.get("metadata")
+        step = item.get("step")
+        wall = item.get("wall")
+        return ArtifactEntry(
+            name=item["name"],
+            kind=item["kind"],
+            path=self._inside(item["path"], "artifact") or self.dir / ARTIFACTS_MISSING,
+            size=item["size"],
+            sha256=_text_or_none(item.get("sha256")),
+            metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+            step=step if type(step) is int else None,
+            wall_time=float(wall) if isinstance(wall, int | float) else None,
         )
 
     def _read_blocks(
@@ -335,8 +428,7 @@ class RunView:
                         f"{path}: checksum mismatch in the block of tag {tag!r} at offset "
                         f"{ref.offset}; its {ref.count} point(s) are left out"
                     )
-                    if note not in self.problems:
-                        self.problems.append(note)
+                    self._note(note)
 
     @property
     def scalar_tags(self) -> list[str]:
@@ -431,7 +523,12 @@ class RunView:
         return self._media_of("figure", tag)
 
     def load_figure(self, tag: str, step: int | None = None) -> Any:
-        """Unpickle the figure logged for ``tag`` at ``step`` (the last one when None)."""
+        """Unpickle the figure logged for ``tag`` at ``step`` (the last one when None).
+
+        Unpickling runs code from the file: call it only on stores you trust. Nothing in labtrack
+        calls it to show a figure; the viewer draws the plotly JSON or PNG written when the
+        figure was logged.
+        """
         import cloudpickle
 
         entries = self.figures(tag)
@@ -486,9 +583,13 @@ class RunView:
         return pd.concat(frames, ignore_index=True)  # type: ignore[attr-defined, no-any-return]
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _rebuild_view(run_dir: str, meta: dict[str, Any], error: str | None) -> RunView:
     view = RunView(run_dir, meta=meta)
-    view.error = error
+    view.unreadable = error
     return view
 
 

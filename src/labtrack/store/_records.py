@@ -3,15 +3,28 @@
 Every flush appends whole records; nothing is ever rewritten. A record is a fixed header followed
 by a payload::
 
-    magic  b"LT"   2 bytes
+    magic  b"L2"   2 bytes
     kind   u8      TAGS | SCALARS | TEXT | MEDIA | ARTIFACT
     flags  u8      BLOCK_CRC for scalar records (see below), else 0
     length u32     payload bytes
     crc32  u32     zlib.crc32 of the payload (of the block table only, with BLOCK_CRC)
+    hcrc   u32     zlib.crc32 of the 12 header bytes before it
 
-A reader walks records from the start and stops quietly at the first one that is incomplete: that
-is a torn tail left by a killed writer (or a write in progress), never an error. A checksum that
-does not match is corruption: reading stops there and says so.
+Files written before the header checksum existed hold records with magic ``b"LT"`` and a
+12-byte header without ``hcrc``; they are still read, never written.
+
+Because the header is checksummed, a reader tells three things apart:
+
+* a **torn tail**: the file ends inside a record whose header verifies (or inside the first
+  16 bytes of one): a writer killed mid-write, or a write in progress. Not an error: the bytes
+  are read again next time, and only such a tail is ever truncated (when a run is resumed).
+* a **damaged record**: its header verifies but its payload does not match its checksum. Its
+  ``length`` is trustworthy, so the reader skips exactly that record and goes on.
+* **damaged bytes**: a header that does not verify. The reader resynchronises on the next
+  position holding a record whose header *and* payload verify, and reports the skipped range.
+
+Damage is reported (:attr:`WalkResult.problems`), never raised, and never mistaken for a torn
+tail. Everything a reader returns passed a checksum.
 
 Scalar payloads are columns, one block per tag, so reading a tag is a few ``numpy.frombuffer``
 calls. Per point they cost 8 bytes of value, 4 bytes of wall-time offset (float32 seconds from the
@@ -34,20 +47,25 @@ import json
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
 
-MAGIC = b"LT"
-HEADER = struct.Struct("<2sBBII")
+MAGIC = b"L2"
+HEADER = struct.Struct("<2sBBIII")
 HEADER_SIZE = HEADER.size
+OLD_MAGIC = b"LT"  # records of files written before the header checksum: read, never written
+OLD_HEADER = struct.Struct("<2sBBII")
+_HEAD_CHECKED = struct.Struct("<2sBBII")  # the part of HEADER that hcrc covers
 
 KIND_TAGS = 1
 KIND_SCALARS = 2
 KIND_TEXT = 3
 KIND_MEDIA = 4
 KIND_ARTIFACT = 5
+
+KINDS = frozenset({KIND_TAGS, KIND_SCALARS, KIND_TEXT, KIND_MEDIA, KIND_ARTIFACT})
 
 BLOCK_CRC = 1
 _SCALAR_HEAD = struct.Struct("<dII")
@@ -59,7 +77,8 @@ def frame(kind: int, payload: bytes, flags: int = 0, checked: int | None = None)
     """One whole record: header + payload; the first ``checked`` payload bytes are checksummed
     (all of them by default)."""
     crc = zlib.crc32(payload if checked is None else memoryview(payload)[:checked])
-    return HEADER.pack(MAGIC, kind, flags, len(payload), crc) + payload
+    head = _HEAD_CHECKED.pack(MAGIC, kind, flags, len(payload), crc)
+    return head + zlib.crc32(head).to_bytes(4, "little") + payload
 
 
 def frame_json(kind: int, obj: Any) -> bytes:
@@ -193,9 +212,22 @@ class RawRecord:
 
 @dataclass
 class WalkResult:
+    """What a walk found: the verified records, and how the walked range ended.
+
+    ``end`` is where the next walk continues: the end of the range, or the start of a torn tail
+    (read again next time), or of damaged bytes that nothing verifiable follows (a writer may
+    still append records after them). ``torn`` says that ``end`` starts a torn tail, the only
+    bytes a resumed writer may truncate. ``problems`` describe damage, one line each.
+    """
+
     records: list[RawRecord]
-    end: int  # offset just past the last good record
-    problem: str | None  # why the walk stopped early (torn tail or corruption), if it did
+    end: int
+    torn: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> str | None:
+        return self.problems[0] if self.problems else None
 
 
 def _checked_part(flags: int, payload: memoryview) -> memoryview:
@@ -228,51 +260,249 @@ class _Window:
         lo = offset - self.start
         return memoryview(self.data)[lo : lo + n]
 
+    def find(self, needles: tuple[bytes, ...], offset: int) -> int:
+        """The first offset >= ``offset`` where one of ``needles`` (2 bytes each) starts, or -1."""
+        pos = offset
+        while pos < self.end - 1:
+            chunk = self.get(pos, min(self.SIZE, self.end - pos))
+            if chunk is None:
+                return -1
+            data = bytes(chunk)
+            hits = [i for i in (data.find(n) for n in needles) if i >= 0]
+            if hits:
+                return pos + min(hits)
+            pos += max(1, len(data) - 1)  # a needle may straddle two chunks
+        return -1
+
+
+@dataclass(frozen=True)
+class _Header:
+    kind: int
+    flags: int
+    length: int
+    crc: int
+    size: int  # header bytes: HEADER_SIZE, or OLD_HEADER.size for old records
+
+
+_TORN = "torn"
+
+
+def _header_at(window: _Window, pos: int) -> _Header | str | None:
+    """The verified header at ``pos``; ``"torn"`` when the range ends inside it; None when the
+    bytes there are not a header."""
+    remaining = window.end - pos
+    first = window.get(pos, min(2, remaining))
+    if first is None:
+        return None
+    magic = bytes(first)
+    if remaining < 2:
+        return _TORN if MAGIC.startswith(magic) or OLD_MAGIC.startswith(magic) else None
+    if magic == MAGIC:
+        head = window.get(pos, HEADER_SIZE)
+        if head is None:
+            return _TORN
+        _, kind, flags, length, crc, hcrc = HEADER.unpack_from(head, 0)
+        if zlib.crc32(head[: _HEAD_CHECKED.size]) != hcrc or kind not in KINDS:
+            return None
+        return _Header(kind, flags, length, crc, HEADER_SIZE)
+    if magic == OLD_MAGIC:
+        head = window.get(pos, OLD_HEADER.size)
+        if head is None:
+            return _TORN
+        _, kind, flags, length, crc = OLD_HEADER.unpack_from(head, 0)
+        if kind not in KINDS:
+            return None
+        return _Header(kind, flags, length, crc, OLD_HEADER.size)
+    return None
+
+
+def _read_record(window: _Window, pos: int, head: _Header) -> RawRecord | None:
+    """The record whose verified header is at ``pos``, or None when its payload (or, for a
+    scalar record, its block table) does not match the checksum. The payload must fit."""
+    body = pos + head.size
+    length = head.length
+    if head.kind == KIND_SCALARS and head.flags & BLOCK_CRC:
+        first = window.get(body, min(length, _SCALAR_HEAD.size))
+        size = table_size(first) if first is not None and length >= _SCALAR_HEAD.size else 0
+        table = window.get(body, size) if 0 < size <= length else None
+        if table is None or zlib.crc32(table) != head.crc:
+            return None
+        refs = scalar_table(table, length)
+        if isinstance(refs, str):
+            return None
+        placed = tuple(
+            BlockRef(r.tag_id, r.count, r.mode, body + r.offset, r.length, r.crc, r.base)
+            for r in refs
+        )
+        return RawRecord(head.kind, body, memoryview(b""), placed)
+    payload = window.get(body, length)
+    if payload is None or zlib.crc32(_checked_part(head.flags, payload)) != head.crc:
+        return None
+    return RawRecord(head.kind, body, memoryview(bytes(payload)))
+
+
+def _resync(window: _Window, pos: int) -> tuple[int, _Header | str] | None:
+    """The next position after ``pos`` where a record verifies (header and payload) or a torn
+    tail with a verified header starts, with what is there; None when there is none."""
+    at = pos + 1
+    while True:
+        at = window.find((MAGIC, OLD_MAGIC), at)
+        if at < 0:
+            return None
+        head = _header_at(window, at)
+        if (
+            head == _TORN
+            and window.end - at < HEADER_SIZE
+            and bytes(window.get(at, 2) or b"") == MAGIC
+        ):
+            return at, _TORN
+        if isinstance(head, _Header):
+            fits = window.end - (at + head.size) >= head.length
+            if not fits and head.size == HEADER_SIZE:
+                return at, _TORN  # a verified header whose record the range cuts off
+            if fits and _read_record(window, at, head) is not None:
+                return at, head
+        at += 1
+
 
 def walk_file(fh: BinaryIO, start: int, end: int) -> WalkResult:
     """Walk records of an open file from ``start`` to ``end`` without reading scalar bodies.
 
     Scalar records come back with their blocks placed at absolute file offsets (bodies are
-    verified when read); other records with their verified payload.
+    verified when read); other records with their verified payload. Damage is skipped and
+    described in the result's ``problems``; see the module docstring.
     """
     window = _Window(fh, end)
+    result = WalkResult([], start)
     pos = start
-    records: list[RawRecord] = []
-    problem: str | None = None
     while pos < end:
-        head = window.get(pos, HEADER_SIZE)
-        if head is None:
-            problem = f"incomplete record header at byte {pos}"
-            break
-        magic, kind, flags, length, crc = HEADER.unpack_from(head, 0)
-        if magic != MAGIC:
-            problem = f"bad record marker at byte {pos}"
-            break
-        body = pos + HEADER_SIZE
-        if end - body < length:
-            problem = f"incomplete record at byte {pos} ({end - body} of {length} bytes)"
-            break
-        if kind == KIND_SCALARS and flags & BLOCK_CRC:
-            first = window.get(body, min(length, _SCALAR_HEAD.size))
-            size = table_size(first) if first is not None and length >= _SCALAR_HEAD.size else 0
-            table = window.get(body, size) if 0 < size <= length else None
-            refs = scalar_table(table, length) if table is not None else "bad scalar table"
-            if table is None or zlib.crc32(table) != crc or isinstance(refs, str):
-                problem = f"checksum mismatch in record at byte {pos}"
-                break
-            placed = tuple(
-                BlockRef(r.tag_id, r.count, r.mode, body + r.offset, r.length, r.crc, r.base)
-                for r in refs
+        head = _header_at(window, pos)
+        if head == _TORN:
+            return _torn(result, pos)
+        if isinstance(head, _Header):
+            if end - (pos + head.size) < head.length:
+                if head.size == HEADER_SIZE or _resync(window, pos) is None:
+                    return _torn(result, pos)  # the range ends inside this record
+            else:
+                record = _read_record(window, pos, head)
+                if record is not None:
+                    result.records.append(record)
+                    pos = record.offset + head.length
+                    continue
+                if head.size == HEADER_SIZE:  # verified header: skip exactly this record
+                    result.problems.append(
+                        f"checksum mismatch in record at byte {pos}: its {head.length} byte(s) "
+                        "are left out"
+                    )
+                    pos += head.size + head.length
+                    continue
+        found = _resync(window, pos)
+        if found is None:
+            result.problems.append(
+                f"damaged bytes from byte {pos} to {end} ({end - pos} byte(s)): no valid "
+                "record after them"
             )
-            records.append(RawRecord(kind, body, memoryview(b""), placed))
-        else:
-            payload = window.get(body, length)
-            if payload is None or zlib.crc32(_checked_part(flags, payload)) != crc:
-                problem = f"checksum mismatch in record at byte {pos}"
-                break
-            records.append(RawRecord(kind, body, memoryview(bytes(payload))))
-        pos = body + length
-    return WalkResult(records, pos, problem)
+            result.end = pos
+            return result
+        nxt, what = found
+        result.problems.append(
+            f"damaged bytes from byte {pos} to {nxt} ({nxt - pos} byte(s) skipped, no valid "
+            "record header there)"
+        )
+        if what == _TORN:
+            return _torn(result, nxt)
+        pos = nxt
+    result.end = pos
+    return result
+
+
+def _torn(result: WalkResult, pos: int) -> WalkResult:
+    result.end = pos
+    result.torn = True
+    return result
+
+
+class BadRecord(ValueError):
+    """A record that passed its checksum but does not hold what its kind promises (crafted, or
+    written by a buggy writer): readers leave it out and report it."""
+
+
+def _json(record: RawRecord) -> Any:
+    try:
+        return json.loads(bytes(record.payload))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRecord(f"not JSON: {exc}") from None
+
+
+def _is_step(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _is_time(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def parse_tags(record: RawRecord) -> Iterator[tuple[int, str]]:
+    """``(tag id, tag)`` pairs of a tag-table record (nothing for other kinds)."""
+    if record.kind != KIND_TAGS:
+        return
+    table = _json(record)
+    if not isinstance(table, list):
+        raise BadRecord("tag table is not a list")
+    for item in table:
+        if not (isinstance(item, list) and len(item) == 2 and _is_step(item[0])):
+            raise BadRecord(f"bad tag table entry {item!r:.80}")
+        if not isinstance(item[1], str) or item[0] >= 2**32:
+            raise BadRecord(f"bad tag table entry {item!r:.80}")
+        yield item[0], item[1]
+
+
+def parse_text(record: RawRecord) -> Iterator[tuple[str, int, float, str]]:
+    """``(tag, step, wall time, text)`` of a text record (nothing for other kinds)."""
+    if record.kind != KIND_TEXT:
+        return
+    entries = _json(record)
+    if not isinstance(entries, list):
+        raise BadRecord("text record is not a list")
+    for item in entries:
+        ok = isinstance(item, list) and len(item) == 4
+        if not ok or not (isinstance(item[0], str) and _is_step(item[1])):
+            raise BadRecord(f"bad text entry {item!r:.80}")
+        if not (_is_time(item[2]) and isinstance(item[3], str)):
+            raise BadRecord(f"bad text entry {item!r:.80}")
+        yield item[0], item[1], float(item[2]), item[3]
+
+
+def parse_text_steps(record: RawRecord) -> Iterator[tuple[str, int]]:
+    for tag, step, _wall, _text in parse_text(record):
+        yield tag, step
+
+
+_ITEM_FIELDS: dict[int, dict[str, tuple[type, ...]]] = {
+    KIND_MEDIA: {"kind": (str,), "tag": (str,), "step": (int,), "wall": (int, float)},
+    KIND_ARTIFACT: {"name": (str,), "kind": (str,), "path": (str,), "size": (int,)},
+}
+
+
+def parse_item(record: RawRecord, kind: int) -> dict[str, Any] | None:
+    """The JSON object of a media or artifact record of ``kind`` (None for other records),
+    with its required fields checked."""
+    if record.kind != kind:
+        return None
+    item = _json(record)
+    if not isinstance(item, dict):
+        raise BadRecord("record is not a JSON object")
+    for key, types in _ITEM_FIELDS[kind].items():
+        value = item.get(key)
+        if type(value) not in types or (key == "step" and not _is_step(value)):
+            raise BadRecord(f"field {key!r} holds {value!r:.60}")
+    return item
+
+
+def parse_media_step(record: RawRecord) -> Iterator[tuple[str, str, int]]:
+    item = parse_item(record, KIND_MEDIA)
+    if item is not None:
+        yield item["kind"], item["tag"], item["step"]
 
 
 def iter_json(records: list[RawRecord], kind: int) -> Iterator[Any]:

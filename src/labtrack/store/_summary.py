@@ -58,11 +58,13 @@ class RunSummary(MutableMapping[str, Any]):
         return self._values[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._owner._check_open()
         check_tag(key, "summary key")
         self._values[key] = storable(value, f"summary.{key}")
         self._owner._meta_dirty = True
 
     def __delitem__(self, key: str) -> None:
+        self._owner._check_open()
         del self._values[key]
         self._owner._meta_dirty = True
 

@@ -17,6 +17,8 @@ from typing import Any
 from ..errors import ConfigError
 
 MAX_TAG_LENGTH = 256
+#: The largest step: steps are stored as signed 64-bit integers.
+MAX_STEP = 2**63 - 1
 
 
 def check_tag(tag: object, what: str = "tag") -> str:
@@ -35,11 +37,16 @@ def check_tag(tag: object, what: str = "tag") -> str:
 
 def to_float(tag: str, value: object) -> float:
     """A Python float for ``value`` (Python/numpy number, 0-d array, torch scalar), or TypeError."""
-    if isinstance(value, float | int):  # bool is an int: logged as 0.0 / 1.0
-        return float(value)
-    if isinstance(value, numbers.Real):  # numpy scalars, Fraction, Decimal-like reals
-        return float(value)
-    item = _single_item(value)
+    try:
+        if isinstance(value, float | int):  # bool is an int: logged as 0.0 / 1.0
+            return float(value)
+        if isinstance(value, numbers.Real):  # numpy scalars, Fraction, Decimal-like reals
+            return float(value)
+        item = _single_item(value)
+    except OverflowError:
+        raise ValueError(
+            f"value for tag {tag!r} is too large for a 64-bit float: {_short(value)}"
+        ) from None
     if item is not None:
         return item
     raise TypeError(
@@ -71,6 +78,8 @@ def to_step(tag: str, step: object) -> int:
     result = int(step)
     if result < 0:
         raise ValueError(f"step for tag {tag!r} must be >= 0, got {result}")
+    if result > MAX_STEP:
+        raise ValueError(f"step for tag {tag!r} must be at most 2**63 - 1, got {result}")
     return result
 
 

@@ -2,17 +2,31 @@
 
 Design (see DESIGN.md, "A direction for the store"):
 
-* The caller's thread does almost nothing: ``log_metric`` appends a ``(step, value, wall)`` tuple
-  to the tag's in-memory list (one atomic ``list.append`` under the GIL, no lock).
-* A background thread wakes every ``flush_interval`` seconds, takes what the lists hold
-  (``len`` then ``del lst[:n]``, both atomic, so concurrent appends are never lost), and appends
-  one columnar record to ``.labtrack/data.ltr``. ``flush()`` does the same on the caller's thread.
+* The caller's thread does almost nothing: ``log_metric`` checks the value and step and appends a
+  ``(step, value, wall)`` tuple to the tag's in-memory list (one atomic ``list.append`` under the
+  GIL, no lock). A call that is rejected (a bad value, tag or step) stores nothing.
+* A background thread persists what the lists hold (``len`` then ``del lst[:n]``, both atomic, so
+  concurrent appends are never lost) as columnar records, on a schedule by deadline: each write
+  starts ``flush_interval`` after the previous one started, earlier by however much a write has
+  been taking beyond 10 ms. So a point logged more than ``flush_interval`` + 20 ms before the
+  process is SIGKILLed is in the file (the page cache; a process crash needs no fsync).
+  ``flush()`` does the same on the caller's thread.
 * Memory is bounded: a tag with ``max_pending`` unpersisted points makes the caller wait for the
   writer (``backpressure="block"``, up to ``max_block_seconds``) or drops the point and counts it
   (``"drop"``, or when waiting did not help).
-* I/O errors (disk full, permissions) are reported once through the ``labtrack`` logger and
-  retried at the next flush; the training loop never sees them. A partial write is truncated
-  away so the data file never holds garbage between good records.
+* Encoding is guarded per tag: a point that cannot be encoded (it cannot pass the checks at the
+  call, but a writer bug must not be fatal either) loses only itself, never other points, other
+  tags or a tag's name.
+* I/O errors (disk full, permissions) are reported once per outage and per file kind through the
+  ``labtrack`` logger (``_outage``); the data waits in a bounded backlog (``_datafile``) and is
+  written, oldest first and one whole record at a time, as soon as space is back; the training
+  loop never sees them. Media and artifact files that cannot be written are reported the same way
+  and counted.
+* A run that lost anything (backlog past its bound, points dropped by backpressure, media not
+  written, data still unwritten at ``finish()``) never ends ``completed``: it ends ``failed``
+  with a ``DataLoss`` error, and the metadata's ``lost`` entry says what was lost and why.
+  ``finish()`` raises :class:`~labtrack.errors.DataLossError` when it could not write what was
+  logged.
 
 Rare, larger things (text, figures, images, artifacts) are written by the caller's thread as files
 under the run directory and announced by a small JSON record at the next flush.
@@ -21,9 +35,9 @@ under the run directory and announced by a small JSON record at the next flush.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -32,33 +46,49 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import StoreError
+from ..errors import DataLossError, StoreError
 from . import _records as rec
-from ._claim import Restored, claim
-from ._files import copy_hashing, is_inside, safe_name
+from ._claim import Restored, claim, release
+from ._datafile import DEFAULT_MAX_BACKLOG_BYTES, DataFile, Pending
+from ._mediawriter import ArtifactKind, MediaWriter
 from ._meta import (
-    ARTIFACTS_DIR,
     DATA_FILE,
     FINAL_STATUSES,
     HEARTBEAT_EVERY,
-    MEDIA_DIR,
     META_DIR,
     META_FILE,
     write_json_atomic,
 )
+from ._outage import Outages
 from ._summary import RunSummary, TagStats, metrics_document, update_stats
-from ._values import check_tag, storable, to_float, to_step
+from ._values import MAX_STEP, check_tag, storable, to_float, to_step
 
 log = logging.getLogger("labtrack")
 
-ArtifactKind = Literal["model", "checkpoint", "data", "figure", "other"]
-ARTIFACT_KINDS: tuple[str, ...] = ("model", "checkpoint", "data", "figure", "other")
 Backpressure = Literal["block", "drop"]
 
 _POINT = np.dtype([("s", "<i8"), ("v", "<f8"), ("w", "<f8")])
 _ONLY_FLOAT = {float}
 _META_EVERY = 1.0  # seconds between metadata rewrites while running (summary, heartbeat)
-_MAX_RETRY_BYTES = 256 * 1024 * 1024
+_WRITE_SLACK = 0.010  # a write may take this long before the next one is started earlier
+_FINISH_RETRY_SECONDS = 1.0  # how long finish() keeps retrying a data file that fails
+
+
+def _point_columns(points: list[tuple[int, float, float]]) -> tuple[Any, Any, Any]:
+    arr = np.array(points, dtype=_POINT)
+    return arr["s"], arr["v"], arr["w"]
+
+
+def _merge(tag_id: int, pieces: list[tuple[Any, Any, Any]]) -> tuple[int, Any, Any, Any]:
+    """One tag's columns from its pieces; a tag logged through both ``log_metric`` and ``log()``
+    gets its points back in logging order."""
+    if len(pieces) == 1:
+        steps, values, walls = pieces[0]
+    else:
+        steps, values, walls = (np.concatenate(c) for c in zip(*pieces, strict=True))
+        order = np.argsort(walls, kind="stable")
+        steps, values, walls = steps[order], values[order], walls[order]
+    return tag_id, steps, values, walls
 
 
 class _TagBuffer:
@@ -81,7 +111,12 @@ class _Finished(dict[Any, Any]):
         self.run_id = run_id
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        raise StoreError(f"run {self.run_id} is finished; start a new run to log more")
+        raise finished_error(self.run_id)
+
+
+def finished_error(run_id: str) -> StoreError:
+    """The one error every write to a finished run raises."""
+    return StoreError(f"run {run_id} is finished; start a new run to log more")
 
 
 class RunWriter:
@@ -91,7 +126,8 @@ class RunWriter:
     per tag held in memory before backpressure), ``backpressure`` ("block" waits up to
     ``max_block_seconds`` for the writer, "drop" counts and drops), ``durable`` (fsync the data
     and metadata at ``finish()`` so they survive a power loss, about 1 ms; a process crash never
-    needs it).
+    needs it), ``max_backlog_bytes`` (data kept in memory while the data file cannot be written,
+    past which newer points are dropped, counted and reported).
     """
 
     def __init__(
@@ -107,6 +143,7 @@ class RunWriter:
         backpressure: Backpressure = "block",
         max_block_seconds: float = 10.0,
         durable: bool = True,
+        max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
@@ -127,37 +164,40 @@ class RunWriter:
         self._durable = durable
 
         self._bufs: dict[str, _TagBuffer] = {}
-        self._tag_names: list[str] = []
+        self._tag_names: list[str | None] = []
         self._tags_written = 0
         self._stats: TagStats = {}
         # log(dict, step=int) fast path: one row per call, exploded into columns by the writer
         self._rows: list[tuple[tuple[str, ...], int, float, list[Any]]] = []
         self._keysets: dict[tuple[str, ...], tuple[_TagBuffer, ...]] = {}
-        self._text: list[tuple[str, int, float, str]] = []
-        self._text_steps: dict[str, int] = {}
-        self._media_steps: dict[tuple[str, str], int] = {}
-        self._events: list[tuple[int, dict[str, Any]]] = []  # (kind, record) for media/artifacts
-        self._retry = b""
         self._io_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._reported: set[str] = set()
-        self.dropped = 0
+        self.dropped = 0  # points dropped by backpressure
+        self._lost_media = 0
+        self._lost_encoding = 0
         self._finished = False
         self._pid_owner = os.getpid()
         self._meta_dirty = False
         self._last_meta = 0.0
         self._last_heartbeat = 0.0
 
-        self._meta, restored = claim(self.dir, experiment, name, clean_config, clean_tags)
-        self._continue_from(restored)
+        claimed = claim(self.dir, experiment, name, clean_config, clean_tags)
+        self._meta = claimed.meta
+        self._claim_number = claimed.number
+        self._continue_from(claimed.restored)
         self.id: str = self._meta["id"]
         self.experiment: str = self._meta["experiment"]
         self.name: str = self._meta["name"]
         self.summary: MutableMapping[str, Any] = RunSummary(self)
+        self._outages = Outages(f"run {self.id}")
+        self._media = MediaWriter(
+            self.dir, self._outages, self._restored.text_steps, self._restored.media_steps
+        )
+        del self._restored
         # The data file is opened on the first write: a run that records no data costs no file.
-        self._fd: int | None = None
-        self._good_size = 0
+        self._data = DataFile(self._meta_dir / DATA_FILE, self._outages, int(max_backlog_bytes))
         # The low-level API: threading.Thread.start() waits until the OS has scheduled the new
         # thread (about a millisecond on a busy machine, per run). Nothing joins this thread:
         # finish() writes what is pending itself, and the thread ends when it sees _stop.
@@ -165,30 +205,37 @@ class RunWriter:
         _thread.start_new_thread(self._loop, ())
 
     def _continue_from(self, restored: Restored) -> None:
-        """Pick up a resumed run's tag ids, auto-steps and statistics."""
-        self._tag_names = list(restored.tag_names)
-        self._tags_written = len(self._tag_names)
-        for tag_id, tag in enumerate(self._tag_names):
-            self._bufs[tag] = _TagBuffer(tag_id, restored.next_steps.get(tag, 0))
+        """Pick up a resumed run's tag ids, auto-steps and statistics.
+
+        Ids whose name was lost to damage stay taken (None), so a new tag never reuses one.
+        """
+        names = list(restored.tag_names)
+        names.extend([None] * (restored.max_tag_id + 1 - len(names)))
+        self._tag_names = names
+        self._tags_written = len(names)
+        for tag_id, tag in enumerate(names):
+            if tag is not None:
+                self._bufs[tag] = _TagBuffer(tag_id, restored.next_steps.get(tag, 0))
         self._stats = restored.stats
-        self._text_steps = dict(restored.text_steps)
-        self._media_steps = dict(restored.media_steps)
+        self._restored = restored
 
     # ------------------------------------------------------------------ hot path
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Record one scalar. ``step=None`` continues the tag: its last step + 1 (0 at first)."""
         buf = self._bufs.get(key)
-        if buf is None:
-            buf = self._new_tag(key)
         if value.__class__ is not float:
             value = to_float(key, value)
+        if step is not None and (step.__class__ is not int or not 0 <= step <= MAX_STEP):
+            step = to_step(key, step)
+        if buf is None:
+            buf = self._new_tag(key)
         if step is None:
             if self._rows:
                 self._fold_row_steps()
             step = buf.next_step
-        elif step.__class__ is not int or step < 0:
-            step = to_step(key, step)
+            if step > MAX_STEP:
+                raise ValueError(f"tag {key!r} has reached the largest step, {MAX_STEP}")
         buf.next_step = step + 1
         points = buf.points
         points.append((step, value, time.time()))
@@ -197,13 +244,14 @@ class RunWriter:
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Record several scalars that share one wall time (and ``step``, when given)."""
-        if step.__class__ is int and step >= 0 and metrics.__class__ is dict:  # type: ignore[operator]
+        if step.__class__ is int and 0 <= step <= MAX_STEP and metrics.__class__ is dict:  # type: ignore[operator]
             keys = tuple(metrics)
-            if self._keysets.get(keys) is None:
-                self._register_keyset(keys)
+            known = self._keysets.get(keys)
             values = list(metrics.values())  # type: ignore[union-attr]
             if set(map(type, values)) != _ONLY_FLOAT:
                 values = [to_float(k, v) for k, v in zip(keys, values, strict=True)]
+            if known is None:
+                self._register_keyset(keys)
             rows = self._rows
             rows.append((keys, step, time.time(), values))  # type: ignore[arg-type]
             if len(rows) >= self._max_rows:
@@ -213,16 +261,21 @@ class RunWriter:
             raise TypeError(f"log() takes a mapping of tag -> value, got {type(metrics).__name__}")
         if step is not None:
             step = to_step("<log>", step)
+        # Check everything before storing anything: a rejected call stores nothing.
+        checked = [(check_tag(key), to_float(key, value)) for key, value in metrics.items()]
+        bufs = self._bufs
+        if step is None:
+            for key, _ in checked:
+                seen = bufs.get(key)
+                if seen is not None and seen.next_step > MAX_STEP:
+                    raise ValueError(f"tag {key!r} has reached the largest step, {MAX_STEP}")
         if self._rows:
             self._fold_row_steps()
         wall = time.time()
-        bufs = self._bufs
-        for key, value in metrics.items():
+        for key, value in checked:
             buf = bufs.get(key)
             if buf is None:
                 buf = self._new_tag(key)
-            if value.__class__ is not float:
-                value = to_float(key, value)
             at = buf.next_step if step is None else step
             buf.next_step = at + 1
             buf.points.append((at, value, wall))
@@ -230,6 +283,8 @@ class RunWriter:
                 self._relieve(buf)
 
     def _register_keyset(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            check_tag(key)
         bufs = []
         for key in keys:
             buf = self._bufs.get(key)
@@ -281,13 +336,19 @@ class RunWriter:
             self._report_once(
                 "dropped",
                 f"run {self.id}: the writer cannot keep up (or cannot write); dropped {excess} "
-                f"point(s) of tag {self._tag_names[buf.tag_id]!r} (max_pending={self._max_pending})",
+                f"point(s) of tag {self._tag_names[buf.tag_id]!r} (max_pending={self._max_pending}); "
+                "the run will be marked as having lost data",
             )
 
     # ------------------------------------------------------------------ rarer kinds
 
+    def _check_open(self) -> None:
+        if self._finished:
+            raise finished_error(self.id)
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyper-parameters (merged into earlier ones; nested mappings allowed)."""
+        self._check_open()
         if not isinstance(params, Mapping):
             raise TypeError(f"log_params() takes a mapping, got {type(params).__name__}")
         clean = storable(dict(params), "params")
@@ -295,72 +356,28 @@ class RunWriter:
         self._meta_dirty = True
 
     def set_tags(self, tags: Sequence[str] | Mapping[str, str]) -> None:
+        self._check_open()
         self._meta["tags"].update(_tags_dict(tags))
         self._meta_dirty = True
 
     def log_text(self, tag: str, text: str, step: int | None = None) -> None:
-        check_tag(tag)
-        if not isinstance(text, str):
-            raise TypeError(f"text for tag {tag!r} must be a str, got {type(text).__name__}")
-        at = self._text_steps.get(tag, 0) if step is None else to_step(tag, step)
-        self._text_steps[tag] = at + 1
-        self._text.append((tag, at, time.time(), text))
-
-    def _media_step(self, kind: str, tag: str, step: int | None) -> int:
-        return self._media_steps.get((kind, tag), 0) if step is None else to_step(tag, step)
-
-    def _media_file(self, kind: str, tag: str, step: int, suffix: str) -> Path:
-        folder = self._meta_dir / MEDIA_DIR / kind / safe_name(tag)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{step}{suffix}"
+        """Record a piece of text; ``step=None`` continues the tag."""
+        self._check_open()
+        self._media.log_text(tag, text, step)
 
     def log_figure(
         self, tag: str, fig: Any, step: int | None = None, interactive: bool = True
     ) -> None:
-        """Record a matplotlib or plotly figure: the object (pickled) and a PNG rendering."""
-        from ._media import figure_files
-
-        check_tag(tag)
-        at = self._media_step("figure", tag, step)
-        files = figure_files(tag, fig, lambda suffix: self._media_file("figure", tag, at, suffix))
-        self._media_steps[("figure", tag)] = at + 1
-        self._events.append(
-            (
-                rec.KIND_MEDIA,
-                {
-                    "kind": "figure",
-                    "tag": tag,
-                    "step": at,
-                    "wall": time.time(),
-                    "interactive": bool(interactive),
-                    **self._relative(files),
-                },
-            )
-        )
+        """Record a matplotlib or plotly figure: a PNG rendering, plotly JSON for an interactive
+        view, and the pickled object for :meth:`RunView.load_figure`."""
+        self._check_open()
+        self._media.log_figure(tag, fig, step, interactive)
 
     def log_image(self, tag: str, image: Any, step: int | None = None, fps: float = 10.0) -> None:
         """Record an image: an HxW[xC] or CxHxW array, a PIL image, a T×H×W×C array (as an
         animated GIF), or the path of a .png/.jpg/.gif/.webp file."""
-        from ._media import image_file
-
-        check_tag(tag)
-        at = self._media_step("image", tag, step)
-        path = image_file(
-            tag, image, fps, lambda suffix: self._media_file("image", tag, at, suffix)
-        )
-        self._media_steps[("image", tag)] = at + 1
-        self._events.append(
-            (
-                rec.KIND_MEDIA,
-                {
-                    "kind": "image",
-                    "tag": tag,
-                    "step": at,
-                    "wall": time.time(),
-                    **self._relative({"path": path}),
-                },
-            )
-        )
+        self._check_open()
+        self._media.log_image(tag, image, step, fps)
 
     def log_artifact(
         self,
@@ -370,78 +387,51 @@ class RunWriter:
         metadata: Mapping[str, Any] | None = None,
         step: int | None = None,
     ) -> Path:
-        """Copy a file or folder into the run's ``artifacts/`` and record it; returns the copy."""
-        if kind not in ARTIFACT_KINDS:
-            raise ValueError(f"artifact kind {kind!r} is not one of {', '.join(ARTIFACT_KINDS)}")
-        source = Path(path)
-        if not source.exists():
-            raise FileNotFoundError(f"artifact path {str(path)!r} does not exist")
-        name = name or source.name
-        check_tag(name, "artifact name")
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ValueError(f"artifact name {name!r} must be a relative path inside the run")
-        clean_meta = storable(dict(metadata or {}), "metadata")
-        dest = self.dir / ARTIFACTS_DIR / name
-        inside = is_inside(source.absolute(), self.dir)
-        target = source.absolute() if inside else dest
-        if not inside:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            if not inside:
-                shutil.copytree(source, dest, dirs_exist_ok=True)
-            size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
-            digest = None
-        else:
-            size, digest = copy_hashing(source, None if inside else dest)
-        self._events.append(
-            (
-                rec.KIND_ARTIFACT,
-                {
-                    "name": name,
-                    "kind": kind,
-                    "path": str(target.relative_to(self.dir)),
-                    "size": size,
-                    "sha256": digest,
-                    "metadata": clean_meta,
-                    "step": step,
-                    "wall": time.time(),
-                },
-            )
-        )
-        return target
-
-    def _relative(self, files: Mapping[str, Path | None]) -> dict[str, str | None]:
-        return {
-            k: (str(v.relative_to(self.dir)) if v is not None else None) for k, v in files.items()
-        }
+        """Copy a file or folder into the run's ``artifacts/`` and record it; returns the copy
+        (which does not exist when the copy could not be written: that is reported, not raised)."""
+        self._check_open()
+        return self._media.log_artifact(path, name, kind, metadata, step)
 
     # ------------------------------------------------------------------ persisting
 
     def _loop(self) -> None:
+        """Persist on a deadline schedule (see the module docstring for the crash window)."""
+        interval = self._flush_interval
+        write_cost = 0.0
+        next_at = time.monotonic() + interval
         try:
             while not self._stop.is_set():
-                self._wake.wait(self._flush_interval)
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
                 self._wake.clear()
+                started = time.monotonic()
                 try:
                     self._persist()
                 except Exception:  # the one boundary: a writer bug must not kill training
                     self._report_once(
                         "writer", f"run {self.id}: unexpected error while persisting", exc_info=True
                     )
+                took = time.monotonic() - started
+                write_cost = max(took, 0.7 * write_cost)  # follows rises at once, decays slowly
+                next_at = started + interval - max(0.0, write_cost - _WRITE_SLACK)
+                if next_at <= time.monotonic():
+                    time.sleep(0.001)  # let the caller's thread take the GIL between writes
         finally:
             self._thread_alive = False
 
     def flush(self) -> None:
-        """Persist everything logged so far; when it returns, readers can see it."""
+        """Persist everything logged so far; when it returns, readers can see it (or, while the
+        disk refuses writes, it is kept in memory and the outage has been reported)."""
         self._persist(write_meta=True)
 
     def _persist(self, write_meta: bool = False) -> None:
         with self._io_lock:
             if self._finished:  # finish() wrote everything and closed the file
                 return
-            chunk = self._encode_pending()
-            if chunk or self._retry:
-                self._append(self._retry + chunk)
+            self._data.add(self._encode_pending())
+            if self._data.pending and self._data.write():
+                self._meta_dirty = True
             now = time.time()
             if now - self._last_heartbeat >= HEARTBEAT_EVERY:
                 self._meta["heartbeat"] = now
@@ -450,48 +440,69 @@ class RunWriter:
             if self._meta_dirty and (write_meta or now - self._last_meta >= _META_EVERY):
                 self._write_meta()
 
-    def _encode_pending(self) -> bytes:
-        parts: list[bytes] = []
-        if self._tags_written < len(self._tag_names):
-            new = list(enumerate(self._tag_names))[self._tags_written :]
-            parts.append(rec.frame_json(rec.KIND_TAGS, new))
-            self._tags_written += len(new)
-        columns = self._take_points()
-        blocks = []
-        for tag_id, pieces in columns.items():
-            if len(pieces) == 1:
-                steps, values, walls = pieces[0]
-            else:  # the same tag came through log_metric and log(): restore logging order
-                steps, values, walls = (np.concatenate(c) for c in zip(*pieces, strict=True))
-                order = np.argsort(walls, kind="stable")
-                steps, values, walls = steps[order], values[order], walls[order]
-            blocks.append((tag_id, steps, values, walls))
-            update_stats(self._stats, self._tag_names[tag_id], steps, values)
-        if blocks:
-            parts.append(rec.frame_scalars(blocks))
-            self._meta_dirty = True
-        if self._text:
-            count = len(self._text)
-            texts = self._text[:count]
-            del self._text[:count]
-            parts.append(rec.frame_json(rec.KIND_TEXT, texts))
-        if self._events:
-            count = len(self._events)
-            events = self._events[:count]
-            del self._events[:count]
-            parts.extend(rec.frame_json(kind, item) for kind, item in events)
-        return b"".join(parts)
+    def _encode_pending(self) -> list[Pending]:
+        """Frame everything logged since the last persist, tag table first.
 
-    def _take_points(self) -> dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        Guarded per tag: whatever cannot be encoded loses only its own points (counted and
+        reported with the traceback), never other tags or a tag's name.
+        """
+        out: list[Pending] = []
+        if self._tags_written < len(self._tag_names):
+            new = [
+                (i, name)
+                for i, name in enumerate(self._tag_names)
+                if i >= self._tags_written and name is not None
+            ]
+            self._tags_written = len(self._tag_names)
+            if new:
+                out.append(Pending(rec.frame_json(rec.KIND_TAGS, new), droppable=False))
+        blocks = []
+        for tag_id, pieces in self._take_points().items():
+            block = self._guarded(tag_id, pieces)
+            if block is not None:
+                blocks.append(block)
+        if blocks:
+            framed = self._guarded_frame(blocks)
+            if framed is not None:
+                out.append(Pending(framed, points=sum(len(b[2]) for b in blocks)))
+            self._meta_dirty = True
+        out.extend(self._media.take_records())
+        return out
+
+    def _guarded(self, tag_id: int, pieces: list[tuple[Any, Any, Any]]) -> Any:
+        """One tag's block, or None when it cannot be encoded (its points counted as lost)."""
+        try:
+            block = _merge(tag_id, pieces)
+            update_stats(self._stats, str(self._tag_names[tag_id]), block[1], block[2])
+            return block
+        except Exception:  # see _encode_pending: one tag's bad points must not cost the rest
+            lost = sum(len(p[1]) for p in pieces)
+            self._lost_encoding += lost
+            self._report_once(
+                f"encode-{tag_id}",
+                f"run {self.id}: cannot encode {lost} point(s) of tag "
+                f"{self._tag_names[tag_id]!r}; they are dropped",
+                exc_info=True,
+            )
+            return None
+
+    def _guarded_frame(self, blocks: list[Any]) -> bytes | None:
+        try:
+            return rec.frame_scalars(blocks)
+        except Exception:  # pragma: no cover - every block was built from checked arrays
+            self._report_once("frame", f"run {self.id}: cannot frame a record", exc_info=True)
+            self._lost_encoding += sum(len(b[2]) for b in blocks)
+            return None
+
+    def _take_points(self) -> dict[int, list[tuple[Any, Any, Any]]]:
         """Move pending points out of the buffers (safe against concurrent appends)."""
-        columns: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        columns: dict[int, list[tuple[Any, Any, Any]]] = {}
         for buf in list(self._bufs.values()):
             count = len(buf.points)
             if count:
                 points = buf.points[:count]
                 del buf.points[:count]
-                arr = np.array(points, dtype=_POINT)
-                columns.setdefault(buf.tag_id, []).append((arr["s"], arr["v"], arr["w"]))
+                columns.setdefault(buf.tag_id, []).append(_point_columns(points))
         count = len(self._rows)
         if count:
             rows = self._rows[:count]
@@ -508,50 +519,39 @@ class RunWriter:
                     columns.setdefault(buf.tag_id, []).append((steps, table[:, j], walls))
         return columns
 
-    def _append(self, data: bytes) -> None:
-        try:
-            if self._fd is None:
-                path = self._meta_dir / DATA_FILE
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                self._good_size = os.fstat(self._fd).st_size
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError as exc:
-            self._recover_partial_write()
-            if len(data) > _MAX_RETRY_BYTES:
-                self.dropped += 1
-                data = b""
-            self._retry = data
-            self._report_once(
-                f"io-{exc.errno}",
-                f"run {self.id}: cannot write {self.dir}: {exc}; "
-                "keeping the data in memory and retrying",
+    def _lost(self) -> dict[str, Any] | None:
+        """The metadata's ``lost`` entry: what this run could not record, or None."""
+        points = self._data.lost_points + self.dropped + self._lost_encoding
+        if not (points or self._media.lost):
+            return None
+        reasons = []
+        if self._data.lost_points:
+            reasons.append(
+                f"{self._data.lost_points} point(s) could not be written to the data file "
+                f"({self._data.last_error or 'write errors'})"
             )
-            return
-        self._good_size += len(data)
-        self._retry = b""
-        if self._reported & {k for k in self._reported if k.startswith("io-")}:
-            log.warning("run %s: writing to %s works again", self.id, self.dir)
-            self._reported = {k for k in self._reported if not k.startswith("io-")}
-
-    def _recover_partial_write(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            if os.fstat(self._fd).st_size > self._good_size:
-                os.ftruncate(self._fd, self._good_size)
-        except OSError:
-            pass
+        if self.dropped:
+            reasons.append(f"{self.dropped} point(s) dropped by backpressure")
+        if self._lost_encoding:
+            reasons.append(f"{self._lost_encoding} point(s) could not be encoded")
+        if self._media.lost:
+            reasons.append(f"{self._media.lost} media or artifact file(s) could not be written")
+        return {"points": points, "media": self._media.lost, "reason": "; ".join(reasons)}
 
     def _write_meta(self, fsync: bool = False) -> None:
         self._meta["metrics"] = metrics_document(self._stats)
+        self._meta["data_size"] = self._data.size
+        lost = self._lost()
+        if lost is not None:
+            self._meta["lost"] = lost
         try:
             write_json_atomic(self._meta_dir / META_FILE, self._meta, fsync=fsync)
         except OSError as exc:
-            self._report_once(f"io-{exc.errno}", f"run {self.id}: cannot write metadata: {exc}")
+            self._outages.failed(
+                "metadata", f"cannot write {self._meta_dir / META_FILE}: {exc}", cause=exc.errno
+            )
             return
+        self._outages.ok("metadata")
         self._meta_dirty = False
         self._last_meta = time.time()
 
@@ -566,14 +566,21 @@ class RunWriter:
     def finished(self) -> bool:
         return self._finished
 
-    def finish(self, status: str = "completed") -> None:
+    def finish(
+        self, status: str = "completed", error: BaseException | Mapping[str, Any] | None = None
+    ) -> None:
         """Persist everything, record ``status`` and the end time, and stop the writer thread.
+
+        ``error`` says why a run failed: the exception (its type, message and traceback are
+        recorded) or a mapping with ``type``, ``message`` and ``traceback``; readers get it as
+        :attr:`RunView.error <labtrack.store.RunView.error>`.
 
         Idempotent: later calls do nothing. It never waits for the writer thread: it writes
         what is pending itself.
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
+        error_doc = error_document(error) if error is not None else None
         with self._io_lock:
             if self._finished:
                 return
@@ -582,22 +589,37 @@ class RunWriter:
             self._finished = True
             self._stop.set()
             self._wake.set()
-            chunk = self._encode_pending()
+            self._data.add(self._encode_pending())
             self._bufs = _Finished(self.id)
             self._keysets = _Finished(self.id)
-            if chunk or self._retry:
-                self._append(self._retry + chunk)
-            if self._fd is not None:
-                if self._durable:
-                    try:
-                        os.fsync(self._fd)
-                    except OSError:
-                        pass
-                os.close(self._fd)
-                self._fd = None
+            unwritten = self._write_or_give_up()
+            self._data.close(self._durable)
+            lost = self._lost()
+            if lost is not None and status == "completed":
+                status = "failed"
+                error_doc = {"type": "DataLoss", "message": lost["reason"], "traceback": ""}
             self._meta["status"] = status
             self._meta["end_time"] = time.time()
+            if error_doc is not None:
+                self._meta["error"] = error_doc
             self._write_meta(fsync=self._durable)
+            with contextlib.suppress(OSError):
+                release(self.dir, self._claim_number)
+        if unwritten:
+            raise DataLossError(
+                f"run {self.id}: {unwritten} point(s) could not be written to {self._data.path} "
+                f"({self._data.last_error}); everything before them is on disk, and the run is "
+                "marked as having lost data"
+            )
+
+    def _write_or_give_up(self) -> int:
+        """Write the backlog, retrying briefly; the points given up on (0 when all written)."""
+        deadline = time.monotonic() + _FINISH_RETRY_SECONDS
+        while not self._data.write():
+            if time.monotonic() >= deadline:
+                return self._data.drop_backlog()
+            time.sleep(0.05)
+        return 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.experiment}/{self.name} id={self.id} dir={self.dir}>"
@@ -608,6 +630,27 @@ class RunWriter:
             f"send its directory ({self.dir}) and read it there with labtrack.store.open_run(), "
             "or start a run in the worker, or send events to a labtrack Tracker"
         )
+
+
+def error_document(error: BaseException | Mapping[str, Any]) -> dict[str, str]:
+    """The metadata form of why a run failed: ``{"type", "message", "traceback"}``."""
+    if isinstance(error, BaseException):
+        import traceback
+
+        return {
+            "type": type(error).__qualname__,
+            "message": str(error),
+            "traceback": "".join(
+                traceback.format_exception(type(error), error, error.__traceback__)
+            ),
+        }
+    if not isinstance(error, Mapping):
+        raise TypeError(f"error must be an exception or a mapping, got {type(error).__name__}")
+    return {
+        "type": str(error.get("type") or "Error"),
+        "message": str(error.get("message") or ""),
+        "traceback": str(error.get("traceback") or ""),
+    }
 
 
 def _tags_dict(tags: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
