@@ -10,6 +10,10 @@ Every way a process can end sets the run's status:
 * SIGKILL cannot be caught: the run stays ``running`` in its metadata and readers report it
   ``crashed`` because its pid is gone; every point persisted before the kill is readable.
 
+A ``failed`` run records the exception that ended it (type, message, traceback) under the
+metadata key ``error``, read back as ``RunView.error``; a ``killed`` run records a short reason
+there (``KeyboardInterrupt`` or ``SIGTERM``, no traceback). The status alone decides failure.
+
 Hooks are installed on the first ``start_run``, not at import, and chain to what was there.
 """
 
@@ -30,6 +34,10 @@ from typing import Any
 from ._env import default_store_dir
 from .store import RunWriter
 from .store._values import check_tag
+
+#: What a run stopped by Ctrl-C or SIGTERM records under ``error`` (its status is ``killed``).
+INTERRUPT_REASON: Mapping[str, str] = {"type": "KeyboardInterrupt", "message": "interrupted"}
+SIGTERM_REASON: Mapping[str, str] = {"type": "SIGTERM", "message": "terminated by SIGTERM"}
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("labtrack_run", default=None)
 
@@ -59,14 +67,22 @@ class Run(RunWriter):
     ) -> None:
         if exc_type is None:
             self.finish("completed")
-        elif issubclass(exc_type, KeyboardInterrupt) or _hooks.terminating:
-            self.finish("killed")
+        elif _hooks.terminating:
+            self.finish("killed", error=SIGTERM_REASON)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("killed", error=INTERRUPT_REASON)
         else:
-            self.finish("failed")
+            self.finish("failed", error=exc)
 
-    def finish(self, status: str = "completed") -> None:
-        """Persist everything and record the final ``status`` (completed, failed or killed)."""
-        super().finish(status)
+    def finish(
+        self, status: str = "completed", error: BaseException | Mapping[str, Any] | None = None
+    ) -> None:
+        """Persist everything and record the final ``status`` (completed, failed or killed).
+
+        ``error`` says why: the exception that ended the run, or a mapping with ``type``,
+        ``message`` and ``traceback`` (see :meth:`RunWriter.finish`).
+        """
+        super().finish(status, error=error)
         _hooks.forget(self)
         if _current.get() is self:
             _current.set(None)
@@ -144,6 +160,7 @@ class _ExitHooks:
         self.installed = False
         self.terminating = False
         self.failure: str | None = None
+        self.reason: BaseException | Mapping[str, str] | None = None  # why, for ``failure``
         self._lock = threading.Lock()
         self._previous_excepthook = sys.excepthook
         self._previous_sigterm: Any = None
@@ -174,11 +191,18 @@ class _ExitHooks:
         self.runs = {}
         self.terminating = False
         self.failure = None
+        self.reason = None
 
     def _excepthook(
         self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
     ) -> None:
-        self.failure = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        # Called before atexit with the exception that ends the program; keep it for _at_exit.
+        if issubclass(exc_type, KeyboardInterrupt):
+            self.failure, self.reason = "killed", INTERRUPT_REASON
+        else:
+            if exc.__traceback__ is None and tb is not None:
+                exc = exc.with_traceback(tb)
+            self.failure, self.reason = "failed", exc
         self._previous_excepthook(exc_type, exc, tb)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
@@ -193,17 +217,18 @@ class _ExitHooks:
             os.kill(os.getpid(), signum)
             return
         self.terminating = True
-        self.failure = "killed"
+        self.failure, self.reason = "killed", SIGTERM_REASON
         # Unwind like the default action would end the process, so ``with`` blocks and atexit
         # finish the runs (their files stay consistent: nothing is written from the handler).
         raise SystemExit(128 + signum)
 
     def _at_exit(self) -> None:
         status = self.failure or "completed"
+        reason = self.reason if self.failure else None
         for run in list(self.runs.values()):
             if run._pid_owner == os.getpid():
                 try:
-                    run.finish(status)
+                    run.finish(status, error=reason)
                 except Exception:  # pragma: no cover - nothing more can be done at exit
                     pass
 

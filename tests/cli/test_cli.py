@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 import labtrack
-from tests.conftest import SRC
+from tests.conftest import SRC, run_python
 
 
 def labtrack_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -72,3 +72,49 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     unknown = labtrack_cli("show", "abc", "--dir", "out", cwd=tmp_path)
     assert unknown.returncode == 2 and "no run with id or path 'abc'" in unknown.stderr
+
+
+FAILING = """
+import labtrack
+with labtrack.start_run("e", name="fine", dir="out") as run:
+    run.summary["acc"] = 0.9
+def train(lr):
+    raise ValueError(f"bad lr [red]{lr}[/red] " + "x" * 100)
+with labtrack.start_run("e", name="broken", dir="out"):
+    train(0.5)
+"""
+
+
+def test_a_failed_run_says_why_in_show_and_a_short_form_in_ls(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(FAILING)
+    recorded = run_python(f"import runpy; runpy.run_path({str(script)!r})", tmp_path)
+    assert "ValueError" in recorded.stderr
+    runs = {v.name: v for v in labtrack.Store(tmp_path / "out").runs()}
+    broken = runs["broken"]
+
+    shown = labtrack_cli("show", broken.id, "--dir", "out", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    # the error as one line (brackets in the message are text, not markup), then the traceback
+    assert f"error:    ValueError: bad lr [red]0.5[/red] {'x' * 100}" in lines
+    assert "Traceback (most recent call last):" in lines
+    assert '    raise ValueError(f"bad lr [red]{lr}[/red] " + "x" * 100)' in lines
+    assert lines[lines.index("Traceback (most recent call last):") - 1].startswith("error:")
+    assert f'File "{script}", line 6, in train' in shown.stdout
+    fine_shown = labtrack_cli("show", runs["fine"].id, "--dir", "out", cwd=tmp_path)
+    assert "error:" not in fine_shown.stdout and "Traceback" not in fine_shown.stdout
+
+    listing = labtrack_cli("ls", "out", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    header = next(line for line in listing.stdout.splitlines() if " id " in line)
+    assert "error" in header.split()
+    (row,) = [line for line in listing.stdout.splitlines() if broken.id in line]
+    assert "ValueError: bad lr [red]0.5[/red] xxx" in row and "…" in row  # one line, cut short
+    assert "x" * 100 not in listing.stdout
+    (fine_row,) = [line for line in listing.stdout.splitlines() if runs["fine"].id in line]
+    assert "acc=0.9" in fine_row
+
+    only_completed = labtrack_cli("ls", "out", "--status", "completed", cwd=tmp_path)
+    header = next(line for line in only_completed.stdout.splitlines() if " id " in line)
+    assert "error" not in header.split()  # no failed run listed, no error column

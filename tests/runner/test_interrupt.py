@@ -78,6 +78,8 @@ def test_ctrl_c_keeps_finished_results_marks_in_flight_killed_and_continue_resum
     assert "interrupted: 2 results kept" in err
     assert "--timestamp ts" in err
     assert status("c") == "killed"
+    (stopped,) = [v for v in labtrack.Store(root).runs() if v.name == "c"]
+    assert stopped.error is not None and stopped.error.type == "KeyboardInterrupt"  # why
     assert status("d") in ("killed", None)  # in flight (parallel) or never started (inline)
     assert not list(root.glob("c-*/result.pkl"))
 
@@ -92,3 +94,4 @@ def test_ctrl_c_keeps_finished_results_marks_in_flight_killed_and_continue_resum
     assert done.returncode == 0, done.stderr
     assert "4 configs, 2 cached" in done.stderr
     assert {status(n) for n in "abcd"} == {"completed"}
+    assert all(v.error is None for v in labtrack.Store(root).runs())  # the reason went with it

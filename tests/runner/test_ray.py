@@ -48,3 +48,27 @@ def test_ray_executor_instance_with_resources_and_cache(ray_session, tmp_path):
     assert [r["x"] for r in ident.run(configs=cfgs, executor=executor, argv=[])] == [1, 2]
     again = ident.run(configs=cfgs, executor=executor, argv=[])  # all cached: Ray is not asked
     assert [r["x"] for r in again] == [1, 2]
+
+
+def test_ray_a_config_that_raises_or_dies_says_why(ray_session, tmp_path):
+    @labtrack.experiment(name="why", executor="ray", timestamp=False)
+    def fragile(config):
+        if config.mode == "raise":
+            raise ValueError("bad lr on ray")
+        os._exit(3)
+
+    fragile.run(
+        configs=[{"name": "raise", "mode": "raise"}, {"name": "exit", "mode": "exit"}], argv=[]
+    )
+    runs = {v.name: v for v in labtrack.Store("out").runs()}
+
+    raised = runs["raise"]
+    assert raised.status == "failed"
+    assert str(raised.error) == "ValueError: bad lr on ray"
+    assert f'File "{__file__}"' in raised.error.traceback
+    assert raised.error.traceback in (raised.dir / "stderr.log").read_text()
+
+    died = runs["exit"]
+    assert died.status == "failed"
+    assert died.error.type == "WorkerCrashed" and "the worker process died" in died.error.message
+    assert "labtrack: WorkerCrashed:" in (died.dir / "stderr.log").read_text()

@@ -1,4 +1,8 @@
-"""``ls``, ``show`` and ``export``."""
+"""``ls``, ``show`` and ``export``.
+
+User strings (names, config values, error messages, tracebacks) are printed as text, never as
+rich markup: ``[bold]`` in a run's name shows as typed.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..store import RunView, Store
+from ..store import RunError, RunView, Store
 
 _OPERATORS: list[tuple[str, Callable[[Any, Any], bool]]] = [
     ("!=", operator.ne),
@@ -86,6 +90,7 @@ _STATUS_STYLE = {
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ..store._store import lookup
@@ -95,34 +100,66 @@ def cmd_ls(args: argparse.Namespace) -> int:
         experiment=args.experiment, status=args.status, where=parse_where(args.where)
     )
     extra = [c.strip() for c in args.columns.split(",") if c.strip()]
-    table = Table(title=f"{len(views)} run(s) in {store.dir}", title_justify="left")
+    errors = {view.id: _short_error(view) for view in views if not view.unreadable}
+    error_column = ["error"] if any(errors.values()) else []
+    table = Table(title=f"{len(views)} run(s) in {escape(str(store.dir))}", title_justify="left")
     for column in ("id", "experiment", "name", "status", "started", "duration", *extra):
         table.add_column(column, overflow="fold")
+    for column in error_column:
+        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=_ERROR_WIDTH)
     table.add_column("summary", overflow="fold")
     for view in views:
         status = view.status
         styled = f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
-        if view.error:
+        if view.unreadable:
+            dashes = ["-"] * (len(extra) + len(error_column))
             table.add_row(
-                view.id, "-", str(view.dir), styled, "-", "-", *["-"] * len(extra), view.error
+                view.id,
+                "-",
+                escape(str(view.dir)),
+                styled,
+                "-",
+                "-",
+                *dashes,
+                escape(view.unreadable),
             )
             continue
         summary = ", ".join(f"{k}={_fmt(v)}" for k, v in list(view.summary.items())[:4])
         cells = [
             _fmt(lookup(view._meta, c)) if lookup(view._meta, c) is not None else "-" for c in extra
         ]
+        error_cells = [errors[view.id] or "-" for _ in error_column]
         table.add_row(
             view.id,
-            view.experiment,
-            view.name,
+            escape(view.experiment),
+            escape(view.name),
             styled,
             _time(view.start_time),
             _duration(view.duration),
-            *cells,
-            summary,
+            *map(escape, cells),
+            *(f"[red]{escape(e)}[/]" if e != "-" else e for e in error_cells),
+            escape(summary),
         )
     Console(soft_wrap=False, width=max(120, Console().width)).print(table)
     return 0
+
+
+_ERROR_WIDTH = 60  # characters of the one-line error ``ls`` shows; ``show`` prints it all
+
+
+def _shown_error(view: RunView) -> RunError | None:
+    """Why a failed or killed run ended, None otherwise (a completed run has no error)."""
+    return view.error if view.status in ("failed", "killed") else None
+
+
+def _short_error(view: RunView) -> str | None:
+    """``ValueError: bad lr``: the first line of the run's error, cut to ``_ERROR_WIDTH``."""
+    error = _shown_error(view)
+    if error is None:
+        return None
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else error.type
+    return line if len(line) <= _ERROR_WIDTH else line[: _ERROR_WIDTH - 1] + "…"
 
 
 def _find(ref: str, store_dir: str | None) -> RunView:
@@ -133,7 +170,7 @@ def _find_many(ref: str, store_dir: str | None) -> list[RunView]:
     """A run id / prefix / directory, or a folder: every readable run below it."""
     path = Path(ref)
     if path.is_dir() and not (path / ".labtrack").is_dir():
-        views = [v for v in Store(path).runs() if not v.error]
+        views = [v for v in Store(path).runs() if not v.unreadable]
         if not views:
             raise ValueError(f"no readable runs below {path}")
         return views
@@ -142,21 +179,32 @@ def _find_many(ref: str, store_dir: str | None) -> list[RunView]:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     view = _find(args.run, args.dir)
     console = Console()
-    if view.error:
-        console.print(f"[red]unreadable[/] {view.dir}: {view.error}")
+    if view.unreadable:
+        console.print(f"[red]unreadable[/] {escape(str(view.dir))}: {escape(view.unreadable)}")
         return 1
-    console.print(f"[bold]{view.experiment}/{view.name}[/]  id={view.id}  status={view.status}")
-    console.print(f"dir:      {view.dir}")
+    console.print(
+        f"[bold]{escape(view.experiment)}/{escape(view.name)}[/]  id={view.id}  "
+        f"status={view.status}"
+    )
+    console.print(f"dir:      {escape(str(view.dir))}")
     console.print(f"started:  {_time(view.start_time)}   duration: {_duration(view.duration)}")
-    console.print(f"host/pid: {view.host} / {view.pid}")
+    console.print(f"host/pid: {escape(str(view.host))} / {view.pid}")
     if view.git:
         console.print(
-            f"git:      {view.git.get('commit', '')[:12]} ({view.git.get('branch')})"
+            f"git:      {view.git.get('commit', '')[:12]} ({escape(str(view.git.get('branch')))})"
             + ("  dirty" if view.git.get("dirty") else "")
         )
+    error = _shown_error(view)
+    if error is not None:
+        label = "error" if view.status == "failed" else "reason"
+        console.print(f"[red]{label}[/]:    {escape(str(error))}", highlight=False, soft_wrap=True)
+        if error.traceback:
+            # verbatim: a traceback is text (brackets are not markup) and keeps its own lines
+            console.print(error.traceback.rstrip(), markup=False, highlight=False, soft_wrap=True)
     for title, doc in (
         ("config", view.config),
         ("params", view.params),
@@ -165,13 +213,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     ):
         if doc:
             console.print(f"[bold]{title}[/]")
-            console.print(json.dumps(doc, indent=2, default=str, allow_nan=True))
+            console.print(json.dumps(doc, indent=2, default=str, allow_nan=True), markup=False)
     metrics = view.metrics
     if metrics:
         console.print("[bold]scalars[/]  (count, last, min, max)")
         for tag, m in metrics.items():
             console.print(
-                f"  {tag}: {m['count']} points, last={_fmt(m['last'])}, "
+                f"  {escape(tag)}: {m['count']} points, last={_fmt(m['last'])}, "
                 f"min={_fmt(m['min'])}, max={_fmt(m['max'])}"
             )
     for label, tags in (
@@ -180,14 +228,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("images", view.image_tags),
     ):
         if tags:
-            console.print(f"[bold]{label}[/]: {', '.join(tags)}")
+            console.print(f"[bold]{label}[/]: {escape(', '.join(tags))}")
     artifacts = view.artifacts()
     if artifacts:
         console.print("[bold]artifacts[/]")
         for art in artifacts:
-            console.print(f"  {art.name} ({art.kind}, {art.size} bytes)")
+            console.print(f"  {escape(art.name)} ({escape(art.kind)}, {art.size} bytes)")
     for problem in view.problems:
-        console.print(f"[yellow]warning[/]: {problem}")
+        console.print(f"[yellow]warning[/]: {escape(problem)}")
     return 0
 
 

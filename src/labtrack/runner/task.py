@@ -7,6 +7,11 @@ pickles (cloudpickle), so subprocess, fork and Ray workers run the same code.
 
 Records: ``{"name", "config", **outputs}`` (a non-dict output goes under ``result``), or for a
 failure ``{"__error__": True, "name", "config", "type", "message", "traceback"}``.
+
+A failure is told in three places that say the same thing: the error record, the run's
+metadata (``error``, read as ``RunView.error``: the record's type, message and traceback) and
+the config's ``stderr.log`` (the traceback, printed where the function's own output goes, so
+every executor, inline included, leaves it there).
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ from labtrack.runner.config import Config
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 _MAX_LOGGED_TEXT = 1_000_000  # characters of captured output logged as text (the files keep all)
+#: The ``error`` of a run stopped by Ctrl-C (its status is ``killed``, not ``failed``).
+INTERRUPTED: Mapping[str, str] = {
+    "type": "KeyboardInterrupt",
+    "message": "the sweep was interrupted",
+}
 
 
 @dataclass
@@ -50,6 +60,7 @@ class ConfigTask:
         out.mkdir(parents=True, exist_ok=True)
         run = open_run(self.experiment, config, capture_exit=capture_exit)
         status = "failed"
+        error: Mapping[str, Any] | None = None
         try:
             with _captured(out, self.capture, fd_level=os.getpid() != self.driver_pid):
                 try:
@@ -57,19 +68,32 @@ class ConfigTask:
                     record = success_record(config, outputs)
                     status = "completed"
                 except KeyboardInterrupt:
-                    status = "killed"
+                    status, error = "killed", INTERRUPTED
                     raise
                 except BaseException as exc:
-                    record = error_record(config, exc)
-            try:
-                cache.write_result(out / cache.RESULT_FILE, record)
-            except SerializationError as exc:
-                record = error_record(config, exc)
-                status = "failed"
-                cache.write_result(out / cache.RESULT_FILE, record)
+                    record = error = _report(error_record(config, exc))
+                try:
+                    cache.write_result(out / cache.RESULT_FILE, record)
+                except SerializationError as exc:
+                    record = error = _report(error_record(config, exc))
+                    status = "failed"
+                    cache.write_result(out / cache.RESULT_FILE, record)
             return record
         finally:
-            close_run(run, status, out if self.capture else None)
+            close_run(run, status, out if self.capture else None, error)
+
+
+def _report(record: dict[str, Any]) -> dict[str, Any]:
+    """Print an error record's traceback to ``sys.stderr`` (the config's ``stderr.log`` while
+    output is captured); return the record."""
+    with contextlib.suppress(Exception):
+        print(
+            record.get("traceback") or f"{record.get('type')}: {record.get('message')}",
+            file=sys.stderr,
+            end="" if record.get("traceback") else "\n",
+            flush=True,
+        )
+    return record
 
 
 def success_record(config: Config, outputs: Any) -> dict[str, Any]:
@@ -125,16 +149,26 @@ def open_run(
         return None
 
 
-def close_run(run: Any, status: str, captured_dir: Path | None) -> None:
-    """Log captured output as text and finish ``run`` with ``status``; never raises."""
+def close_run(
+    run: Any, status: str, captured_dir: Path | None, error: Mapping[str, Any] | None = None
+) -> None:
+    """Log captured output as text and finish ``run`` with ``status``; never raises.
+
+    ``error`` (an error record, or any mapping with ``type``, ``message``, ``traceback``) is
+    stored as the run's ``error``: why it failed, or was killed.
+    """
     if run is None:
         return
     try:
         if captured_dir is not None:
             log_captured(run, captured_dir)
-        run.finish(status=status)
+        run.finish(status=status, error=None if error is None else _error_fields(error))
     except Exception as exc:
         print(f"labtrack: cannot finish run {run.dir}: {exc}", file=sys.__stderr__)
+
+
+def _error_fields(error: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: error.get(k) or "" for k in ("type", "message", "traceback")}
 
 
 def log_captured(run: Any, directory: Path) -> None:
@@ -195,21 +229,33 @@ def _captured(directory: Path, capture: bool, fd_level: bool) -> Iterator[None]:
 
 
 def finish_unfinished(
-    experiment: str, config: Mapping[str, Any], status: str, record: Mapping[str, Any] | None
+    experiment: str,
+    config: Mapping[str, Any],
+    status: str,
+    record: Mapping[str, Any] | None,
+    *,
+    capture: bool = False,
 ) -> None:
     """Close the run of a worker that died (crash or kill) and keep its error record.
 
     The worker could not finish its run, so its metadata still says ``running``; the driver
-    resumes it (the owner process is gone), logs what the worker printed, and sets ``status``.
+    resumes it (the owner process is gone), logs what the worker printed, and sets ``status``
+    with ``record`` (what the runner knows of the death) as the run's ``error``, or the
+    interruption for a killed run. With ``capture`` the record's message is also appended to
+    ``stderr.log``, after whatever the worker printed before it died.
     """
     from labtrack.store import wait_for_writer
 
     out = Path(config["out"])
     if record is not None:
         cache.write_result(out / cache.RESULT_FILE, record)
+        if capture:
+            with contextlib.suppress(OSError), open(out / STDERR_FILE, "a") as fh:
+                fh.write(f"labtrack: {record.get('type')}: {record.get('message')}\n")
     wait_for_writer(out, timeout=10.0)  # the dead worker's process may still be exiting
     run = open_run(experiment, config)
     if run is not None and record is not None:
         with contextlib.suppress(Exception):
             run.log_text("error", f"{record.get('type')}: {record.get('message')}")
-    close_run(run, status, out)
+    error = record if record is not None else INTERRUPTED if status == "killed" else None
+    close_run(run, status, out, error)

@@ -32,13 +32,16 @@ def collect(
 ) -> Any:
     """The record a finished worker left, or an error record if it died without one.
 
-    A worker stopped by Ctrl-C leaves its run ``killed`` and no result (so a later continue
-    runs it again).
+    A worker that died (a signal, ``os._exit``, a lost Ray worker) leaves its run ``failed``
+    with a ``WorkerCrashed`` error saying how (``exit code 3``, ``signal SIGKILL``), also
+    appended to ``stderr.log`` when output is captured. A worker stopped by Ctrl-C leaves its
+    run ``killed`` and no result (so a later continue runs it again).
     """
     record = cache.read_result(result_path)
     if record is not None:
         return record
     experiment = fn.experiment if isinstance(fn, ConfigTask) else ""
+    capture = fn.capture if isinstance(fn, ConfigTask) else False
     if interrupted:
         finish_unfinished(experiment, config, "killed", None)
         return None
@@ -49,5 +52,5 @@ def collect(
         f"see {result_path.parent}/stderr.log",
         **fields,
     )
-    finish_unfinished(experiment, config, "failed", crash)
+    finish_unfinished(experiment, config, "failed", crash, capture=capture)
     return crash

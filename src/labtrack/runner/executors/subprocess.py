@@ -5,11 +5,18 @@ The task and config are cloudpickled into the run directory and a new interprete
 ``__main__`` travel by value, and the parent's ``sys.path`` is restored in the child, so
 ``python main.py`` experiments work unchanged. A crash of any kind (exception, segfault,
 ``os._exit``) costs only that config.
+
+Code travels with its file name: cloudpickle replaces a by-value function's ``co_filename`` with
+``<dynamic-code>``, which would make a failed config's traceback name no file and show no
+source line; ``_dumps`` ships code objects whole with ``marshal`` (the worker runs the same
+Python version, which by-value code needs anyway), so the traceback names the script and line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import marshal
 import os
 import pickle
 import signal
@@ -17,9 +24,11 @@ import subprocess
 import sys
 import threading
 import time
+import types
+from collections import ChainMap
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from labtrack.runner.config import Config
 from labtrack.runner.executors._process import collect, describe_exit
@@ -41,15 +50,13 @@ class SubprocessExecutor(Executor):
         self._interrupted = False
 
     def run(self, fn: Callable[[Config], Any], config: Config, result_path: Path) -> Any:
-        import cloudpickle
-
         if self._interrupted:
             return None
         out = result_path.parent
         out.mkdir(parents=True, exist_ok=True)
         payload = out / PAYLOAD_FILE
         header = {"sys_path": list(sys.path), "name": config.get("name"), "out": str(out)}
-        body = cloudpickle.dumps((fn, config), protocol=pickle.HIGHEST_PROTOCOL)
+        body = _dumps((fn, config))
         payload.write_bytes(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + body)
         capture = fn.capture if isinstance(fn, ConfigTask) else False
         env = dict(os.environ)
@@ -96,3 +103,25 @@ class SubprocessExecutor(Executor):
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _dumps(obj: Any) -> bytes:
+    """cloudpickle ``obj``, keeping code objects' file names (see the module docstring)."""
+    import cloudpickle
+
+    by_value = cloudpickle.Pickler.dispatch_table[types.CodeType]
+
+    def reduce_code(code: types.CodeType) -> tuple[Any, ...]:
+        try:
+            return marshal.loads, (marshal.dumps(code),)
+        except ValueError:  # a hand-made code object with constants marshal cannot hold
+            return tuple(by_value(code))
+
+    class Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no types
+        dispatch_table: ClassVar[ChainMap[type, Any]] = ChainMap(
+            {types.CodeType: reduce_code}, cloudpickle.Pickler.dispatch_table
+        )
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
