@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from labtrack.viewer.files import PathRefused, resolve_inside
+from labtrack.viewer.files import PathRefused, inside_run, resolve_inside
 
 
 @pytest.fixture
@@ -59,3 +59,25 @@ def test_missing_files_and_directories_are_not_found(root):
         resolve_inside(root, "run/nope.bin")
     with pytest.raises(FileNotFoundError):
         resolve_inside(root, "run/artifacts")
+
+
+def test_a_file_named_by_a_record_is_used_only_inside_its_run(root):
+    run = root / "run"
+    (root / "other").mkdir()
+    (root / "other" / "meta.json").write_text("{}")
+    os.symlink(root.parent / "outside.txt", run / "link.txt")
+    assert inside_run(run, "artifacts/model.bin") == (run / "artifacts" / "model.bin").resolve()
+    assert inside_run(run, run / "artifacts" / "model.bin") is not None  # absolute, but inside
+    for named in [
+        "../outside.txt",
+        "../other/meta.json",  # inside the viewed directory, but another run's
+        str(root.parent / "outside.txt"),
+        "/etc/passwd",
+        "link.txt",  # a symlink leaving the run
+        "artifacts",  # not a regular file
+        "nope.bin",
+        "bad\0name",
+        "",
+        None,
+    ]:
+        assert inside_run(run, named) is None, named

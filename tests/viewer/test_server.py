@@ -15,6 +15,7 @@ import pytest
 
 import labtrack
 from labtrack.viewer import main
+from labtrack.viewer.auth import is_loopback
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -44,7 +45,7 @@ def test_runs_lists_every_run_with_status_config_and_summary(server):
     assert lr["summary"]["best_acc"] == 0.9
     broken = runs["broken-run"]
     assert broken["status"] == "unreadable"
-    assert "corrupt run metadata" in broken["error"]
+    assert "corrupt run metadata" in broken["unreadable"]
 
 
 def test_runs_answers_unchanged_when_nothing_changed(server):
@@ -167,7 +168,7 @@ def _raw_get(server, raw_path, host=None):
     """A request whose path is sent byte for byte (no client-side normalisation)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.putrequest("GET", raw_path, skip_host=True)
-    conn.putheader("Host", host or f"127.0.0.1:{server.port}")
+    conn.putheader("Host", f"127.0.0.1:{server.port}" if host is None else host)
     conn.endheaders()
     resp = conn.getresponse()
     body = resp.read()
@@ -211,10 +212,80 @@ def test_file_route_refuses_symlinks_leaving_the_directory(store_dir, tmp_path_f
         link.unlink()
 
 
-def test_loopback_server_refuses_foreign_host_headers(server):
-    status, _ = _raw_get(server, "/api/info", host="evil.example:80")
-    assert status == 403
-    assert _raw_get(server, "/api/info", host=f"localhost:{server.port}")[0] == 200
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example:80",
+        "127.0.0.1.evil.example",  # a DNS-rebinding name that merely starts like loopback
+        "127.0.0.1.evil.example:{port}",
+        "127.evil.example",
+        "localhost.evil.example",
+        "localhost.",
+        "[::1].evil.example",
+        "[::1]evil.example",
+        "127.0.0.2:{port}",  # loopback, but not this server's address
+        "localhost:{port}@evil.example",
+        "localhost:abc",
+        "",
+    ],
+)
+def test_loopback_server_refuses_foreign_host_headers(server, host):
+    status, body = _raw_get(server, "/api/info", host=host.format(port=server.port))
+    assert (status, body) == (403, b"Forbidden: unexpected Host header")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "localhost:{port}",
+        "127.0.0.1",
+        "127.0.0.1:{port}",
+        "[::1]:{port}",
+        "[::1]",
+        "LocalHost:{port}",
+    ],
+)
+def test_loopback_server_answers_its_own_names(server, host):
+    assert _raw_get(server, "/api/info", host=host.format(port=server.port))[0] == 200
+
+
+def test_a_server_bound_to_another_loopback_address_answers_to_it(store_dir, server_cls):
+    srv = server_cls(store_dir, "--host", "127.0.0.2")
+    try:
+        assert srv.banner.startswith(f"labtrack viewer on http://127.0.0.2:{srv.port}/ ")
+        conn = http.client.HTTPConnection("127.0.0.2", srv.port, timeout=10)
+        for host, expected in [
+            (f"127.0.0.2:{srv.port}", 200),
+            (f"localhost:{srv.port}", 200),
+            (f"127.0.0.3:{srv.port}", 403),
+            ("127.0.0.2.evil.example", 403),
+        ]:
+            conn.request("GET", "/api/info", headers={"Host": host})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == expected, host
+        conn.close()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.evil.example", False),  # a name: it may resolve anywhere
+        ("127.0.0.1.evil.example", False),
+        ("0.0.0.0", False),
+        ("192.168.1.10", False),
+    ],
+)
+def test_only_loopback_binds_go_without_a_token(host, loopback):
+    assert is_loopback(host) is loopback
 
 
 def test_token_is_required_on_every_request(store_dir, server_cls):

@@ -1,13 +1,24 @@
 """Turning figures and images into files inside a run directory.
 
 Imported only when a figure or image is logged: Pillow and cloudpickle load then, never at
-``import labtrack``. Figures are pickled whole (so ``load_figure`` gives the object back) and
-rendered to PNG on the caller's thread, because matplotlib is not thread-safe.
+``import labtrack``. Everything is done on the caller's thread, because matplotlib is not
+thread-safe. A figure becomes, side by side (``<step>.<suffix>``):
+
+- ``.png``: what it looks like (for plotly figures only when kaleido is installed);
+- ``.plotly.json``: what a viewer draws interactively: plotly's own JSON for plotly figures, and
+  for matplotlib figures logged with ``interactive=True`` their conversion
+  (:mod:`._figures`) when it succeeds; when it does not, the record carries ``static_reason``
+  (why only the PNG can be shown, in words for users);
+- ``.cpkl``: the figure object itself, for ``RunView.load_figure()`` only. Readers never
+  unpickle to *show* a figure: unpickling runs code from the file, so it is for stores the
+  user trusts, on request.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -19,39 +30,65 @@ import numpy as np
 from ._files import write_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+log = logging.getLogger("labtrack")
 
 
-def figure_files(tag: str, fig: Any, place: Callable[[str], Path]) -> dict[str, Path | None]:
-    """Write the pickled figure, a PNG rendering, and plotly's JSON for plotly figures."""
+def figure_files(
+    tag: str, fig: Any, place: Callable[[str], Path], *, interactive: bool = True
+) -> dict[str, Path | str | None]:
+    """Write a figure's files (see the module docstring) and return the record's entries.
+
+    Returns ``{"pickle", "png", "plotly": Path or None}``, plus ``"static_reason": str`` when a
+    matplotlib figure logged with ``interactive`` could not be converted to plotly JSON.
+    """
     import cloudpickle
 
     try:
         pickled = cloudpickle.dumps(fig)
     except Exception as exc:
         raise TypeError(f"figure for tag {tag!r} cannot be pickled: {exc}") from exc
-    pickle_path = place(".cpkl")
-    write_atomic(pickle_path, pickled)
-    files: dict[str, Path | None] = {"pickle": pickle_path, "png": None, "plotly": None}
-    module = type(fig).__module__
-    if module.startswith("plotly"):
-        plotly_path = place(".plotly.json")
-        write_atomic(plotly_path, fig.to_json().encode())
-        files["plotly"] = plotly_path
+    if type(fig).__module__.startswith("plotly"):
+        plotly: bytes | None = fig.to_json().encode()
         png = _plotly_png(fig)
+        reason = None
     elif hasattr(fig, "savefig"):
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         png = buffer.getvalue()
+        plotly, reason = _converted(tag, fig) if interactive else (None, None)
     else:
         raise TypeError(
             f"figure for tag {tag!r} must be a matplotlib or plotly figure, "
             f"got {type(fig).__name__}; use log_image() for arrays and image files"
         )
-    if png is not None:
-        png_path = place(".png")
-        write_atomic(png_path, png)
-        files["png"] = png_path
+    files: dict[str, Path | str | None] = {}
+    for key, suffix, data in (
+        ("pickle", ".cpkl", pickled),
+        ("png", ".png", png),
+        ("plotly", ".plotly.json", plotly),
+    ):
+        path = None
+        if data is not None:
+            path = place(suffix)
+            write_atomic(path, data)
+        files[key] = path
+    if reason is not None:
+        files["static_reason"] = reason
     return files
+
+
+def _converted(tag: str, fig: Any) -> tuple[bytes | None, str | None]:
+    """Plotly JSON of a matplotlib figure, or None and why it cannot be drawn interactively."""
+    from ._figures import NotConvertible, mpl_to_plotly
+
+    try:
+        converted = mpl_to_plotly(fig)
+    except NotConvertible as exc:
+        return None, f"{exc}; showing the PNG"
+    except Exception as exc:  # a converter bug costs interactivity, never the logged figure
+        log.warning("figure %r: converting it to an interactive figure failed", tag, exc_info=True)
+        return None, f"converting it failed ({type(exc).__name__}); showing the PNG"
+    return json.dumps(converted, separators=(",", ":"), allow_nan=False).encode(), None
 
 
 def _plotly_png(fig: Any) -> bytes | None:

@@ -50,7 +50,7 @@ def run(
         )
         if token is None:
             token = secrets.token_urlsafe(24)
-    app = create_app(root, token=token, loopback_only=loopback, cache_mb=cache_mb)
+    app = create_app(root, token=token, loopback_only=loopback, host=host, cache_mb=cache_mb)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
     server = uvicorn.Server(config)  # type: ignore[attr-defined]
 

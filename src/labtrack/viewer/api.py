@@ -1,7 +1,9 @@
 """The JSON and file routes of the viewer. Handlers are sync: Starlette runs them in threads.
 
 All data comes from :class:`~labtrack.viewer.state.ViewerState` (which reads through
-``labtrack.store``); all file bytes go through :func:`~labtrack.viewer.files.resolve_inside`.
+``labtrack.store``); all file bytes go through :func:`~labtrack.viewer.files.resolve_inside`, and
+a file named by a run's records gets a URL only when it is inside that run
+(:func:`~labtrack.viewer.files.inside_run`). Nothing is ever unpickled (see ``figures.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
@@ -21,8 +23,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from .downsample import ascending, m4_indices
-from .files import PathRefused, relative_to_root, resolve_inside
-from .state import Series, ViewerState, _safe
+from .files import PathRefused, inside_run, relative_to_root, resolve_inside
+from .state import Series, ViewerState, _safe, run_detail
+
+if TYPE_CHECKING:
+    from labtrack.store import MediaEntry, RunView
 
 MAX_BUCKETS = 4000
 X_MODES = ("step", "wall", "relative")
@@ -146,6 +151,19 @@ def runs(request: Request) -> Response:
     if request.query_params.get("since") == version:
         return json_response({"version": version, "unchanged": True})
     return json_response({"version": version, "runs": rows})
+
+
+def run_info(request: Request) -> Response:
+    """One run in full (the runs-table row, why it failed with the traceback, damage found)."""
+    state = _state(request)
+    h = _int(request, "run")
+    try:
+        view = state.fresh_view(h)
+    except KeyError:
+        raise KeyError(f"no run with handle {h}") from None
+    if view.unreadable is None:
+        view.scalar_tags  # noqa: B018  (reads the data file, so that damage is in problems)
+    return json_response(run_detail(state.entry(h)))
 
 
 def tags(request: Request) -> Response:
@@ -327,10 +345,11 @@ def scalars_svg(request: Request) -> Response:
     )
 
 
-def _file_url(state: ViewerState, path: Any) -> str | None:
-    if path is None:
-        return None
-    rel = relative_to_root(state.root, path)
+def _file_url(state: ViewerState, run_dir: Path, path: str | Path | None) -> str | None:
+    """The ``/files/`` URL of a file named by a record of the run in ``run_dir``; None when it
+    is absent, missing, or not inside that run (never a URL to anything else)."""
+    real = inside_run(run_dir, path)
+    rel = None if real is None else relative_to_root(state.root, real)
     return None if rel is None else "/files/" + quote(rel)
 
 
@@ -350,33 +369,28 @@ def text(request: Request) -> Response:
     )
 
 
-def _media(state: ViewerState, h: int, entries: list[Any]) -> list[dict[str, Any]]:
-    out = []
-    for e in entries:
-        path = getattr(e, "path", None)
-        png = getattr(e, "png", None)
-        out.append(
-            {
-                "step": e.step,
-                "wall_time": e.wall_time,
-                "url": _file_url(state, png or path),
-                "interactive": bool(getattr(e, "interactive", False)),
-            }
-        )
-    return out
+def _media(state: ViewerState, view: RunView, entries: list[MediaEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "step": e.step,
+            "wall_time": e.wall_time,
+            "url": _file_url(state, view.dir, e.png if e.kind == "figure" else e.path),
+            "interactive": bool(e.interactive),
+        }
+        for e in entries
+    ]
 
 
 def figures(request: Request) -> Response:
     state = _state(request)
     h = _int(request, "run")
     tag = _param(request, "tag")
-    return json_response(
-        {"run": h, "tag": tag, "entries": _media(state, h, state.fresh_view(h).figures(tag))}
-    )
+    view = state.fresh_view(h)
+    return json_response({"run": h, "tag": tag, "entries": _media(state, view, view.figures(tag))})
 
 
 def figure(request: Request) -> Response:
-    """One figure as plotly JSON when it can be interactive, else a PNG URL."""
+    """One figure: its plotly JSON when it has one, else its PNG's URL and why (figures.py)."""
     from .figures import figure_payload
 
     state = _state(request)
@@ -387,37 +401,34 @@ def figure(request: Request) -> Response:
     entry = next((e for e in view.figures(tag) if e.step == step), None)
     if entry is None:
         raise BadRequest(f"run {h} has no figure {tag!r} at step {step}")
-    png = _file_url(state, getattr(entry, "png", None) or getattr(entry, "path", None))
-    payload = figure_payload(view, tag, entry, png)
-    return json_response(payload)
+    png = _file_url(state, view.dir, entry.png)
+    return json_response(figure_payload(view.dir, entry, png))
 
 
 def images(request: Request) -> Response:
     state = _state(request)
     h = _int(request, "run")
     tag = _param(request, "tag")
-    return json_response(
-        {"run": h, "tag": tag, "entries": _media(state, h, state.fresh_view(h).images(tag))}
-    )
+    view = state.fresh_view(h)
+    return json_response({"run": h, "tag": tag, "entries": _media(state, view, view.images(tag))})
 
 
 def artifacts(request: Request) -> Response:
     state = _state(request)
     h = _int(request, "run")
     view = state.fresh_view(h)
-    out = []
-    for a in view.artifacts():
-        out.append(
-            {
-                "name": str(a.name),
-                "kind": str(getattr(a, "kind", "other")),
-                "size": getattr(a, "size", None),
-                "sha256": getattr(a, "sha256", None),
-                "step": getattr(a, "step", None),
-                "wall_time": getattr(a, "wall_time", None),
-                "url": _file_url(state, a.path),
-            }
-        )
+    out = [
+        {
+            "name": str(a.name),
+            "kind": str(a.kind),
+            "size": a.size,
+            "sha256": a.sha256,
+            "step": a.step,
+            "wall_time": a.wall_time,
+            "url": _file_url(state, view.dir, a.path),
+        }
+        for a in view.artifacts()
+    ]
     return json_response({"run": h, "artifacts": out})
 
 

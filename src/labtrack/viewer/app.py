@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import api
 from ._serve import DEFAULT_CACHE_MB
-from .auth import GuardMiddleware
+from .auth import GuardMiddleware, allowed_hosts
 from .state import ViewerState
 
 STATIC = Path(__file__).parent / "static"
@@ -83,6 +83,7 @@ def create_app(
     *,
     token: str | None = None,
     loopback_only: bool = True,
+    host: str = "127.0.0.1",
     refresh_interval: float = 1.0,
     cache_mb: float = DEFAULT_CACHE_MB,
 ) -> Starlette:
@@ -91,7 +92,9 @@ def create_app(
     Args:
         root: the directory to view; runs are found recursively.
         token: if set, every request must carry it (see :mod:`labtrack.viewer.auth`).
-        loopback_only: answer only requests addressed to a loopback host name.
+        loopback_only: answer only requests whose ``Host`` is ``localhost``, ``127.0.0.1``,
+            ``[::1]`` or ``host`` (see :mod:`labtrack.viewer.auth`).
+        host: the address the server is bound to.
         refresh_interval: seconds between re-reads of the run list and of live runs.
         cache_mb: memory for decoded series, in MB (see :class:`state.SeriesMemory`).
     """
@@ -100,12 +103,14 @@ def create_app(
         raise NotADirectoryError(
             f"viewer directory {str(root)!r} does not exist or is not a directory"
         )
+    hosts = allowed_hosts(host) if loopback_only else None
     routes: list[Any] = [
         Route("/", _index),
         Route("/vendor/plotly.min.js", _plotly_js),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/info", api.info),
         Route("/api/runs", api.runs),
+        Route("/api/run", api.run_info),
         Route("/api/tags", api.tags),
         Route("/api/scalars", api.scalars),
         Route("/api/scalars.csv", api.scalars_csv),
@@ -120,7 +125,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GuardMiddleware, token=token, loopback_only=loopback_only)],
+        middleware=[Middleware(GuardMiddleware, token=token, hosts=hosts)],
         exception_handlers={
             api.BadRequest: _bad_request,
             KeyError: _not_found,

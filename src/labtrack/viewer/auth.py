@@ -5,14 +5,17 @@ the ``labtrack_token`` cookie, or ``?token=<t>`` (the printed address has it; th
 the cookie, HttpOnly and SameSite=Strict, so links and fetches need not repeat it). Tokens are
 compared in constant time.
 
-Host check: a server bound to a loopback address answers only requests whose ``Host`` is a
-loopback name, which defeats DNS-rebinding pages that would otherwise read the store through the
-user's browser.
+Host check: a server bound to a loopback address answers only requests whose ``Host`` names it
+exactly: ``localhost``, ``127.0.0.1``, ``[::1]`` or the ``--host`` it was started with (say
+``127.0.0.2``), each with or without a port. This defeats DNS-rebinding pages, which reach the
+server under a name of the attacker's (``127.0.0.1.evil.example`` included: names are compared
+whole, never by prefix) and would otherwise read the store through the user's browser.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -25,38 +28,61 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "labtrack_token"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
 def is_loopback(host: str) -> bool:
-    """Whether binding to ``host`` exposes the server to this machine only."""
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """Whether binding to ``host`` exposes the server to this machine only: ``localhost`` or a
+    loopback address (``127.0.0.0/8``, ``::1``); never a name that merely starts like one."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
 
 
-def _host_name(header: str) -> str:
-    if header.startswith("["):  # [::1]:8765
-        return header.split("]")[0] + "]"
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+def allowed_hosts(bind_host: str) -> frozenset[str]:
+    """The ``Host`` names (ports aside) a loopback server bound to ``bind_host`` answers to."""
+    bound = bind_host.lower()
+    if ":" in bound and not bound.startswith("["):
+        bound = f"[{bound}]"  # an IPv6 address, as it appears in a Host header
+    return LOOPBACK_NAMES | {bound}
+
+
+def host_name(header: str) -> str | None:
+    """The name in a ``Host`` header without its port, lower-cased; None when malformed."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return None
+        name, rest = value[: end + 1], value[end + 1 :]
+    else:
+        name, colon, port = value.partition(":")
+        rest = colon + port
+    if rest and not (rest[0] == ":" and rest[1:].isdigit()):
+        return None
+    return name
 
 
 class GuardMiddleware:
-    """ASGI middleware enforcing the token (if any) and, on loopback, the Host header."""
+    """ASGI middleware enforcing the token (if any) and, when ``hosts`` is given, that the
+    ``Host`` header names one of them exactly (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, loopback_only: bool) -> None:
+    def __init__(self, app: ASGIApp, *, token: str | None, hosts: frozenset[str] | None) -> None:
         self.app = app
         self.token = token
-        self.loopback_only = loopback_only
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.loopback_only:
-            host = _host_name(headers.get("host", ""))
-            if host and not is_loopback(host) and not host.startswith("127."):
-                await _plain(send, 403, "Forbidden: unexpected Host header")
-                return
+        if self.hosts is not None and host_name(headers.get("host", "")) not in self.hosts:
+            await _plain(send, 403, "Forbidden: unexpected Host header")
+            return
         if self.token is not None:
             given, from_query = self._given(scope, headers)
             if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):

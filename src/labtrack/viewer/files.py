@@ -6,6 +6,12 @@ component, and the same after one more round of percent-decoding (double-encoded
 as ``%252e%252e%252f``, which the server decodes once to ``%2e%2e%2f``). Then it resolves
 symlinks and refuses any file whose real path is outside the real root (a symlink that leaves
 DIR). Only regular files are served.
+
+Paths named by a run's own records (figure, image and artifact files) are data from the store,
+which may have been copied from anyone: :func:`inside_run` accepts one only when it resolves,
+symlinks included, to a regular file inside that run's directory. Anything else (``/etc/passwd``,
+``../../secret``, another run's files, a symlink leaving the run) is treated as absent: no URL is
+made for it and it is never read.
 """
 
 from __future__ import annotations
@@ -61,3 +67,18 @@ def relative_to_root(root: Path, path: Path) -> str | None:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return None
+
+
+def inside_run(run_dir: Path, path: str | Path | None) -> Path | None:
+    """The real path of ``path`` (named by one of the run's records, relative to ``run_dir``
+    or absolute) when it is a regular file inside ``run_dir``; None for anything else."""
+    if path is None:
+        return None
+    try:
+        real_run = run_dir.resolve()
+        real = (run_dir / path).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a NUL byte
+        return None
+    if real_run not in real.parents or not real.is_file():
+        return None
+    return real

@@ -87,7 +87,7 @@ def flatten(mapping: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _safe(get: Any, default: Any) -> Any:
-    """Read one RunView attribute; a half-written run must not break the whole table."""
+    """Read one RunView attribute where a bad run must not stop a scan (status, end time)."""
     try:
         return get()
     except Exception:
@@ -103,26 +103,73 @@ def _end(view: Any) -> Any:
 
 
 def run_summary(entry: RunEntry) -> dict[str, Any]:
-    """The JSON row of one run in the runs table."""
+    """The JSON row of one run in the runs table.
+
+    ``unreadable`` says why a run cannot be read; ``error`` is the one-line form of why a run
+    failed (``"ValueError: bad lr"``; the traceback is in :func:`run_detail`, so that the table,
+    re-sent whenever a run changes, stays small). A run that cannot be made into a row (a store
+    newer than this viewer, or a bug) is logged with its traceback and listed as ``unreadable``
+    with the reason: one bad run never hides the others.
+    """
+    try:
+        return _row(entry)
+    except Exception as exc:
+        log.warning("run %s cannot be listed", entry.path, exc_info=True)
+        return _unreadable_row(entry, f"{type(exc).__name__}: {exc}")
+
+
+def _row(entry: RunEntry) -> dict[str, Any]:
     v = entry.view
-    status = str(_safe(lambda: v.status, "unreadable"))
-    error = _safe(lambda: v.error, None)
-    tags = _safe(lambda: v.tags, {})
+    error = v.error
     return {
         "handle": entry.handle,
         "path": entry.path,
-        "id": str(_safe(lambda: v.id, "")),
-        "experiment": str(_safe(lambda: v.experiment, "") or ""),
-        "name": str(_safe(lambda: v.name, "") or ""),
-        "status": status,
+        "id": str(v.id or ""),
+        "experiment": str(v.experiment or ""),
+        "name": str(v.name or ""),
+        "status": str(v.status),
+        "unreadable": v.unreadable,
         "error": None if error is None else str(error),
-        "start_time": _safe(lambda: v.start_time, None),
-        "end_time": _safe(lambda: v.end_time, None),
-        "duration": _safe(lambda: v.duration, None),
-        "tags": _jsonable(list(tags) if not isinstance(tags, dict) else tags),
-        "config": flatten(_safe(lambda: v.config, {}) or {}),
-        "params": flatten(_safe(lambda: v.params, {}) or {}),
-        "summary": flatten(_safe(lambda: dict(v.summary), {}) or {}),
+        "start_time": v.start_time,
+        "end_time": v.end_time,
+        "duration": v.duration,
+        "tags": _jsonable(v.tags),
+        "config": flatten(v.config),
+        "params": flatten(v.params),
+        "summary": flatten(dict(v.summary)),
+    }
+
+
+def _unreadable_row(entry: RunEntry, reason: str) -> dict[str, Any]:
+    return {
+        "handle": entry.handle,
+        "path": entry.path,
+        "id": "",
+        "experiment": "",
+        "name": Path(entry.path).name,
+        "status": "unreadable",
+        "unreadable": reason,
+        "error": None,
+        "start_time": None,
+        "end_time": None,
+        "duration": None,
+        "tags": {},
+        "config": {},
+        "params": {},
+        "summary": {},
+    }
+
+
+def run_detail(entry: RunEntry) -> dict[str, Any]:
+    """One run's row plus what the table leaves out: ``failure`` (type, message and traceback of
+    the exception that ended it, or None) and the damage its reader found (``problems``)."""
+    failure = entry.view.error
+    return {
+        **run_summary(entry),
+        "failure": None
+        if failure is None
+        else {"type": failure.type, "message": failure.message, "traceback": failure.traceback},
+        "problems": [str(p) for p in entry.view.problems],
     }
 
 

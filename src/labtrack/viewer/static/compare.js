@@ -58,6 +58,11 @@ function refreshCompare() {
   drawCompare(plot, runs, varying);
 }
 
+// A config value, key, metric or run name is data, shown as the text it is. Plotly renders a
+// subset of HTML (<a href>, <b>, <br>) in most strings it draws (axis titles, category ticks,
+// point and hover text, parallel-coordinates labels) and decodes entities there: those go
+// through esc(). Parallel-coordinates tick texts are the exception: drawn as plain text, so
+// they are passed as they are (escaping would show "&lt;"). test_trust.py checks both.
 function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
 
 async function drawCompare(plot, runs, varying) {
@@ -69,7 +74,7 @@ async function drawCompare(plot, runs, varying) {
     if (vals.every((v) => typeof v === "number")) dims.push({ label: esc(k), values: vals });
     else {
       const cats = [...new Set(vals.map((v) => fmtValue(v)))];
-      dims.push({ label: esc(k), values: vals.map((v) => cats.indexOf(fmtValue(v))), tickvals: cats.map((_, i) => i), ticktext: cats.map(esc) });
+      dims.push({ label: esc(k), values: vals.map((v) => cats.indexOf(fmtValue(v))), tickvals: cats.map((_, i) => i), ticktext: cats });
     }
   }
   dims.push({ label: esc(CMP.metric), values: metric });
@@ -79,8 +84,8 @@ async function drawCompare(plot, runs, varying) {
     layout = { height: 380, margin: { l: 60, r: 60, t: 40, b: 20 } };
   } else {
     const xs = runs.map((r) => r.config[CMP.xkey]);
-    data = [{ type: "scatter", mode: "markers+text", x: xs.map((v) => (typeof v === "number" ? v : fmtValue(v))), y: metric,
-      text: runs.map((r) => esc(r.name)), textposition: "top center", marker: { size: 10, color: runs.map((r) => runColor(r.handle)) } }];
+    data = [{ type: "scatter", mode: "markers+text", x: xs.map((v) => (typeof v === "number" ? v : esc(fmtValue(v)))), y: metric,
+      text: runs.map((r) => esc(runLabel(r.handle))), textposition: "top center", marker: { size: 10, color: runs.map((r) => runColor(r.handle)) } }];
     layout = { height: 380, xaxis: { title: { text: esc(CMP.xkey) } }, yaxis: { title: { text: esc(CMP.metric) } }, margin: { t: 30 } };
   }
   await Plotly.react(plot, data, layout, { responsive: true, displaylogo: false });

@@ -135,14 +135,14 @@ function rowEl(r, tmpl) {
   const box = h("input", { type: "checkbox" });
   box.checked = sel;
   box.addEventListener("change", () => { if (box.checked) LT.selected.add(r.handle); else LT.selected.delete(r.handle); selectionChanged(); });
-  const status = h("span", { class: "status st-" + r.status, title: r.error || r.status }, r.status);
+  const status = statusCell(r);
   const name = h("div", { class: "cell name", title: r.path }, r.name || r.path);
-  if (r.error) name.appendChild(h("span", { class: "err" }, " — " + r.error));
+  if (r.unreadable) name.appendChild(h("span", { class: "err" }, " — " + r.unreadable));
   const row = h("div", { class: "row" + (sel ? " sel" : ""), style: `grid-template-columns:${tmpl}`, dataset: { handle: r.handle } },
     h("div", { class: "cell" }, box),
     h("div", { class: "cell", title: r.experiment }, r.experiment),
     name,
-    h("div", { class: "cell" }, status),
+    status,
     h("div", { class: "cell" }, fmtTime(r.start_time)),
     h("div", { class: "cell num" }, fmtDuration(r.duration)),
     ...RUNS.columns.map((c) => { const v = fmtValue(cellValue(r, c)); return h("div", { class: "cell num", title: v }, v); }));
@@ -152,6 +152,49 @@ function rowEl(r, tmpl) {
     selectionChanged();
   });
   return row;
+}
+
+// The status badge; its tooltip says why a run failed ("ValueError: bad lr") or cannot be read.
+// A failed run's badge, and its "why" link, open the run's detail with the traceback.
+function statusCell(r) {
+  const why = r.error || r.unreadable;
+  const badge = h("span", { class: "status st-" + r.status, title: why || r.status }, r.status);
+  const cell = h("div", { class: "cell" }, badge);
+  if (r.error) {
+    const open = (ev) => { ev.stopPropagation(); ev.preventDefault(); showRunDetail(r.handle); };
+    badge.classList.add("clickable");
+    badge.addEventListener("click", open);
+    cell.appendChild(h("a", { href: "#", class: "why", title: r.error, onclick: open }, "why"));
+  }
+  return cell;
+}
+
+// A panel over the table: the run's name, status, why it failed with the whole traceback (as
+// text), and any damage its reader found.
+async function showRunDetail(handle) {
+  let panel = document.getElementById("run-detail");
+  if (!panel) {
+    panel = h("aside", { id: "run-detail", class: "detail", role: "dialog" });
+    document.body.appendChild(panel);
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") panel.hidden = true; });
+  }
+  const close = h("button", { class: "close", title: "close (Esc)", onclick: () => { panel.hidden = true; } }, "×");
+  clear(panel).append(h("div", { class: "detailhead" }, runHeader(handle), close), h("div", { class: "muted" }, "loading…"));
+  panel.hidden = false;
+  let d;
+  try { d = await getJSON("/api/run?" + qs({ run: handle })); } catch (e) {
+    panel.lastChild.textContent = "could not load the run: " + e.message;
+    return;
+  }
+  const body = [h("div", null, h("span", { class: "status st-" + d.status }, d.status), " ", h("span", { class: "muted" }, d.path))];
+  if (d.unreadable) body.push(h("p", { class: "err" }, d.unreadable));
+  if (d.failure) {
+    body.push(h("p", { class: "failure" }, d.failure.message ? `${d.failure.type}: ${d.failure.message}` : d.failure.type));
+    body.push(d.failure.traceback ? h("pre", { class: "traceback" }, d.failure.traceback) : h("p", { class: "muted" }, "no traceback was recorded"));
+  }
+  if (d.problems.length) body.push(h("h4", null, "problems found reading it"), h("ul", null, ...d.problems.map((p) => h("li", null, p))));
+  panel.lastChild.remove();
+  panel.append(...body);
 }
 
 function columnChooser() {
