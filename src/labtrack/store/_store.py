@@ -3,11 +3,29 @@
 A store is any folder: runs are found by their ``.labtrack/`` marker wherever they sit, so a
 folder of runs copied from a cluster, one runner sweep, or a single run can all be opened.
 
-The catalog (``.labtrack-catalog.sqlite`` at the root) is a cache of run metadata keyed by the
-metadata file's modification time and size. Deleting it loses nothing: it is rebuilt on the next
-query. It exists so that filtering thousands of runs does not read thousands of JSON files, and
-``where`` equality tests run inside SQLite. If SQLite cannot be used there (a read-only folder, a
-file system without working locks), queries read the metadata files instead.
+The catalog (``.labtrack-catalog.sqlite`` at the root) is only a cache of run metadata, so that
+filtering thousands of runs does not read thousands of JSON files and ``where`` equality tests
+run inside SQLite. Answers with and without it (``Store(dir, catalog=False)``) are the same:
+
+- **Keys.** A row is keyed by its metadata file's (mtime_ns, size, inode, ctime_ns). Replacing a
+  file always changes the inode or the ctime, also when a copy keeps size and mtime
+  (``rsync -t``, ``cp -p``), so a changed run is always read again.
+- **Pre-filter, never filter.** SQL only drops rows that cannot match; every row it returns is
+  checked again in Python by the same code that filters without the catalog. Numbers are
+  compared within a few ULPs (SQLite's decimal parsing may differ from Python's in the last
+  bit), strings only when SQLite's JSON functions read them exactly (no control characters or
+  characters outside the BMP), keys only when they are plain ASCII; anything else is left to
+  Python. A row holding NaN or an infinity keeps its exact JSON for reading and a copy with those
+  numbers as null for SQL, whose JSON functions reject them (neither equals a finite number).
+- **Damage.** Each row carries the CRC-32 of its JSON: a damaged row is dropped and its run read
+  from its file again. A catalog SQLite cannot use (garbage, truncated, a directory in its place,
+  an unknown schema, read-only) is deleted (a directory is renamed aside) and rebuilt once; if
+  that fails too (a read-only store, a file system without working locks), or the catalog is
+  busy, queries read the metadata files. A query never fails because of the catalog.
+- **Unreadable runs** are not cached: they are read (and their reason stated) on every query.
+
+:data:`CATALOG_VERSION` names the row format and the metadata checks rows were made with; a
+catalog of another version is rebuilt.
 """
 
 from __future__ import annotations
@@ -15,8 +33,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import math
 import os
+import re
 import sqlite3
+import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,10 +54,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("labtrack")
 
 CATALOG_FILE = ".labtrack-catalog.sqlite"
+#: The catalog's row format (SQLite ``user_version``); bump it when rows or metadata checks change.
+CATALOG_VERSION = 2
 _MISSING = object()
 
-
-StatKey = tuple[int, int]
+#: (mtime_ns, size, inode, ctime_ns) of a metadata file: what tells a cached row is current.
+StatKey = tuple[int, int, int, int]
+Entry = tuple[str, dict[str, Any] | None, str | None]
 
 
 def _scan(root: str) -> list[tuple[str, StatKey | None]]:
@@ -71,7 +96,8 @@ def _meta_key(run_dir: str) -> StatKey | None:
         st = os.stat(os.path.join(run_dir, META_DIR, META_FILE))
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    ino = st.st_ino if st.st_ino < 1 << 63 else st.st_ino - (1 << 64)  # SQLite holds int64
+    return st.st_mtime_ns, st.st_size, ino, st.st_ctime_ns
 
 
 def find_run_dirs(root: str | Path) -> Iterator[Path]:
@@ -168,7 +194,7 @@ class Store:
                 (``{"summary.acc": lambda a: a > 0.9}``).
             name: a glob pattern on the run name.
 
-        Unreadable runs (corrupt metadata) are listed, with the reason in ``.error``, when no
+        Unreadable runs (corrupt metadata) are listed, with the reason in ``.unreadable``, when no
         filter is given or when ``status`` asks for them.
         """
         if not self.dir.exists():
@@ -181,7 +207,7 @@ class Store:
             if meta is None:
                 if not filtered or "unreadable" in statuses:
                     view = RunView(path, meta={})
-                    view.error = error
+                    view.unreadable = error
                     out.append(view)
                 continue
             if experiment is not None and meta.get("experiment") != experiment:
@@ -205,7 +231,7 @@ class Store:
         return len(self.runs())
 
     def experiments(self) -> list[str]:
-        return sorted({v.experiment for v in self.runs() if not v.error})
+        return sorted({v.experiment for v in self.runs() if not v.unreadable})
 
     def run(self, id_or_path: str | Path) -> RunView:
         """One run by path (absolute, or relative to the store or the working directory), id,
@@ -238,7 +264,7 @@ class Store:
         pd = require("pandas", "data", "Store.to_pandas()")
         frames = []
         for view in self.runs(**filters):
-            if view.error:
+            if view.unreadable:
                 continue
             wanted = [t for t in (tags or view.scalar_tags) if t in set(view.scalar_tags)]
             frame = view.to_pandas(wanted)
@@ -270,14 +296,14 @@ class Store:
 
     def _entries(
         self, experiment: str | None = None, where: Mapping[str, Any] | None = None
-    ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
-        """(run dir, metadata or None, error) for every run, via the catalog when possible."""
+    ) -> list[Entry]:
+        """(run dir, metadata or None, error) for every run that may match, via the catalog when
+        possible; the caller applies every filter itself."""
         found = _scan(str(self.dir))
         if self.use_catalog and self.dir.is_dir():
-            try:
-                return self._entries_from_catalog(found, experiment, where)
-            except sqlite3.Error as exc:
-                log.debug("catalog at %s unusable (%s); reading metadata files", self.dir, exc)
+            entries = self._entries_via_catalog(found, experiment, where)
+            if entries is not None:
+                return entries
         return [(path, *self._read(path, key)) for path, key in found]
 
     def _read(self, path: str, key: StatKey | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -292,37 +318,109 @@ class Store:
         self._cache[path] = (key, meta, error)
         return meta, error
 
-    def _entries_from_catalog(
+    def _entries_via_catalog(
         self,
         found: list[tuple[str, StatKey | None]],
         experiment: str | None,
         where: Mapping[str, Any] | None,
-    ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    ) -> list[Entry] | None:
+        """The entries from the catalog, or None when it cannot be used here. A broken catalog
+        is set aside and rebuilt once."""
+        path = self.dir / CATALOG_FILE
+        for attempt in range(2):
+            try:
+                return self._entries_from_catalog(path, found, experiment, where)
+            except sqlite3.Error as exc:
+                broken = _is_broken(exc)
+                if attempt == 0 and broken and _set_aside(path):
+                    log.info("catalog %s was unusable (%s); rebuilding it", path, exc)
+                    continue
+                log.debug("catalog %s unusable (%s); reading metadata files", path, exc)
+        return None
+
+    def _entries_from_catalog(
+        self,
+        catalog_path: Path,
+        found: list[tuple[str, StatKey | None]],
+        experiment: str | None,
+        where: Mapping[str, Any] | None,
+    ) -> list[Entry]:
         prefix = len(str(self.dir)) + 1
-        present = {path[prefix:]: (path, key) for path, key in found}
-        with _Catalog(self.dir / CATALOG_FILE) as catalog:
-            known = catalog.keys()
-            changed = []
-            for rel, (path, key) in present.items():
-                if key is None or known.get(rel) != key:
-                    meta, error = self._read(path, key)
-                    changed.append((rel, key, meta, error))
-            catalog.upsert(changed)
-            catalog.delete([rel for rel in known if rel not in present])
-            rows = catalog.select(experiment, where)
-        out: list[tuple[str, dict[str, Any] | None, str | None]] = []
-        for rel, text, error in rows:
+        present: dict[str, tuple[str, StatKey]] = {}
+        out: list[Entry] = []
+        for path, key in found:
+            rel = path[prefix:]
+            if key is not None and (rel.isascii() or _utf8(rel)):
+                present[rel] = (path, key)
+            else:  # no metadata, or a file name SQLite cannot hold: read it directly
+                out.append((path, *self._read(path, key)))
+        with _Catalog(catalog_path) as catalog:
+            unreadable = self._sync(catalog, present)
+            try:
+                rows = catalog.select(experiment, where)
+            except sqlite3.OperationalError as exc:
+                if "JSON" not in str(exc):
+                    raise
+                catalog.drop_malformed()  # a damaged row SQLite cannot parse: read those again
+                unreadable = self._sync(catalog, present)
+                rows = catalog.select(experiment, where)
+            out.extend(unreadable)
+            out.extend(self._decode_rows(catalog, rows, present))
+        return out
+
+    def _decode_rows(
+        self,
+        catalog: _Catalog,
+        rows: list[tuple[str, str, int]],
+        present: Mapping[str, tuple[str, StatKey]],
+    ) -> list[Entry]:
+        """The entries of the rows selected; a damaged row is replaced by what its file says."""
+        out: list[Entry] = []
+        repaired: list[tuple[str, StatKey, dict[str, Any]]] = []
+        dropped: list[str] = []
+        for rel, text, crc in rows:
             if rel not in present:
                 continue
             path, key = present[rel]
             cached = self._cache.get(path)
-            if cached is not None and cached[0] == key and key is not None:
-                meta = cached[1]  # parsed by an earlier query of this Store: skip json.loads
-            else:
-                meta = json.loads(text) if text else None
-                self._cache[path] = (key, meta, error)
-            out.append((path, meta, error))
+            if cached is not None and cached[0] == key:
+                out.append((path, cached[1], cached[2]))  # parsed by an earlier query
+                continue
+            meta = _decode_row(text, crc)
+            if meta is None:
+                log.info("catalog %s: damaged row for %s; reading it again", catalog.path, rel)
+                self._cache.pop(path, None)
+                meta, error = self._read(path, key)
+                if meta is not None:
+                    repaired.append((rel, key, meta))
+                else:
+                    dropped.append(rel)
+                out.append((path, meta, error))
+                continue
+            self._cache[path] = (key, meta, None)
+            out.append((path, meta, None))
+        catalog.upsert(repaired)
+        catalog.delete(dropped)
         return out
+
+    def _sync(self, catalog: _Catalog, present: Mapping[str, tuple[str, StatKey]]) -> list[Entry]:
+        """Bring the catalog up to date with the files; the unreadable runs (not cached)."""
+        known = catalog.keys()
+        fresh: list[tuple[str, StatKey, dict[str, Any]]] = []
+        unreadable: list[Entry] = []
+        stale = [rel for rel in known if rel not in present]
+        for rel, (path, key) in present.items():
+            if known.get(rel) != key:
+                meta, error = self._read(path, key)
+                if meta is not None:
+                    fresh.append((rel, key, meta))
+                else:
+                    unreadable.append((path, None, error))
+                    if rel in known:
+                        stale.append(rel)
+        catalog.upsert(fresh)
+        catalog.delete(stale)
+        return unreadable
 
 
 def _has_tags(meta: Mapping[str, Any], tags: Sequence[str] | Mapping[str, str]) -> bool:
@@ -335,14 +433,33 @@ def _has_tags(meta: Mapping[str, Any], tags: Sequence[str] | Mapping[str, str]) 
 
 
 class _Catalog:
-    """The SQLite cache of run metadata: (relative path, stat key, JSON, error)."""
+    """The SQLite cache of run metadata: one row per readable run (see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.db = sqlite3.connect(str(path), timeout=2.0, isolation_level=None)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS runs (path TEXT PRIMARY KEY, mtime_ns INTEGER, "
-            "size INTEGER, meta TEXT, error TEXT)"
-        )
+        try:
+            if self._version() != CATALOG_VERSION:
+                self._create()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _create(self) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if self._version() == CATALOG_VERSION:
+                return  # another process made it meanwhile
+            self.db.execute("DROP TABLE IF EXISTS runs")
+            self.db.execute(
+                "CREATE TABLE runs (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, "
+                "ino INTEGER, ctime_ns INTEGER, meta TEXT NOT NULL, query TEXT, "
+                "crc INTEGER NOT NULL)"
+            )
+            self.db.execute(f"PRAGMA user_version = {CATALOG_VERSION}")
 
     def __enter__(self) -> _Catalog:
         return self
@@ -351,28 +468,15 @@ class _Catalog:
         self.db.close()
 
     def keys(self) -> dict[str, StatKey]:
-        return {
-            row[0]: (row[1], row[2])
-            for row in self.db.execute("SELECT path, mtime_ns, size FROM runs")
-        }
+        rows = self.db.execute("SELECT path, mtime_ns, size, ino, ctime_ns FROM runs")
+        return {path: (mtime, size, ino, ctime) for path, mtime, size, ino, ctime in rows}
 
-    def upsert(
-        self, rows: Iterable[tuple[str, StatKey | None, dict[str, Any] | None, str | None]]
-    ) -> None:
-        data = [
-            (
-                rel,
-                key[0] if key else -1,
-                key[1] if key else -1,
-                json.dumps(meta, allow_nan=True) if meta is not None else None,
-                error,
-            )
-            for rel, key, meta, error in rows
-        ]
+    def upsert(self, rows: Iterable[tuple[str, StatKey, dict[str, Any]]]) -> None:
+        data = [(rel, *key, *_encode_row(meta)) for rel, key, meta in rows]
         if data:
             with self.db:
                 self.db.execute("BEGIN")
-                self.db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)", data)
+                self.db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?)", data)
 
     def delete(self, rels: list[str]) -> None:
         if rels:
@@ -380,36 +484,147 @@ class _Catalog:
                 self.db.execute("BEGIN")
                 self.db.executemany("DELETE FROM runs WHERE path = ?", [(r,) for r in rels])
 
+    def drop_malformed(self) -> None:
+        """Delete the rows whose JSON SQLite cannot parse (damage the pre-filter trips on)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM runs WHERE NOT json_valid(coalesce(query, meta))")
+
     def select(
         self, experiment: str | None, where: Mapping[str, Any] | None
-    ) -> list[tuple[str, str | None, str | None]]:
-        """Rows that may match; equality filters run in SQL, callers re-check exactly."""
+    ) -> list[tuple[str, str, int]]:
+        """(path, JSON, CRC) of the rows that may match; callers re-check every row exactly."""
         clauses: list[str] = []
         params: list[Any] = []
-        if experiment is not None:
-            clauses.append("(meta IS NULL OR json_extract(meta, '$.experiment') = ?)")
+        if experiment is not None and _sqlite_text(experiment):
+            clauses.append("json_extract(coalesce(query, meta), '$.experiment') = ?")
             params.append(experiment)
         for key, wanted in (where or {}).items():
             clause = _sql_equality(key, wanted)
             if clause is not None:
-                clauses.append(f"(meta IS NULL OR {clause[0]})")
+                clauses.append(clause[0])
                 params.extend(clause[1])
-        sql = "SELECT path, meta, error FROM runs"
+        sql = "SELECT path, meta, crc FROM runs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         return list(self.db.execute(sql, params))
 
 
+def _encode_row(meta: dict[str, Any]) -> tuple[str, str | None, int]:
+    """A row's exact JSON, its copy for SQL (None when the same: no NaN or infinity), its CRC."""
+    try:
+        text = json.dumps(meta, separators=(",", ":"), allow_nan=False)
+        query = None
+    except ValueError:  # NaN or an infinity somewhere: SQLite's JSON functions reject those
+        text = json.dumps(meta, separators=(",", ":"), allow_nan=True)
+        query = json.dumps(_finite(meta), separators=(",", ":"), allow_nan=False)
+    return text, query, zlib.crc32(text.encode())
+
+
+def _finite(doc: Any) -> Any:
+    """``doc`` with every NaN and infinity replaced by None."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: _finite(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_finite(v) for v in doc]
+    return doc
+
+
+def _decode_row(text: object, crc: object) -> dict[str, Any] | None:
+    """A row's metadata, or None when the row is damaged (checksum, JSON or shape)."""
+    if not isinstance(text, str) or zlib.crc32(text.encode()) != crc:
+        return None
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+# SQLite error names that say the catalog is busy or the disk is in trouble, not that the
+# catalog itself is broken: those fall back to the metadata files and keep the catalog.
+_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_NOMEM")
+
+
+def _is_broken(exc: sqlite3.Error) -> bool:
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    return not name.startswith(_TRANSIENT)
+
+
+def _set_aside(path: Path) -> bool:
+    """Remove a broken catalog (a directory in its place is renamed, not deleted); False when
+    there was none or it cannot be removed (a read-only store)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            os.rename(path, path.with_name(f"{path.name}.broken-{os.getpid()}-{time.time_ns()}"))
+        else:
+            path.unlink()
+        for suffix in ("-journal", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+# Text SQLite's JSON functions (3.40 and older) decode exactly: no control characters (escaped
+# in JSON), no surrogates, nothing outside the BMP (escaped as surrogate pairs).
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\ud800-\udfff\U00010000-\U0010ffff]")
+# Object keys SQLite's JSON paths find: printable ASCII without quote or backslash (SQLite 3.40
+# compares a path's label with the key as escaped in the JSON text).
+_SAFE_KEY = re.compile(r"[ !#-\[\]-~]+")
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be stored in SQLite (a file name undecodable bytes are not)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _sqlite_text(text: object) -> bool:
+    return isinstance(text, str) and _UNSAFE_TEXT.search(text) is None
+
+
 def _sql_equality(key: str, wanted: Any) -> tuple[str, list[Any]] | None:
-    """A SQL pre-filter for ``key == wanted`` on config/params/tags (nested or literal key)."""
+    """A SQL pre-filter for ``lookup(meta, key) == wanted`` on config/params/tags, or None when
+    SQL cannot be sure to keep every match (then Python alone decides).
+
+    It tests every path :func:`lookup` may take (``config.a.b.c`` is ``a`` → ``b`` → ``c``,
+    ``a`` → ``b.c`` or the literal key ``a.b.c``), and numbers within a few ULPs.
+    """
     head, _, rest = key.partition(".")
-    if head not in ("config", "params", "tags") or not rest or '"' in key:
+    if head not in ("config", "params", "tags") or not rest:
         return None
-    if isinstance(wanted, bool) or not isinstance(wanted, int | float | str):
+    parts = rest.split(".")
+    if not all(_SAFE_KEY.fullmatch(part) for part in parts):
         return None
-    nested = "$." + ".".join(f'"{part}"' for part in key.split("."))
-    literal = f'$."{head}"."{rest}"'
-    return (
-        "(json_extract(meta, ?) = ? OR json_extract(meta, ?) = ?)",
-        [nested, wanted, literal, wanted],
-    )
+    if isinstance(wanted, bool):
+        return None  # True == 1 in Python; JSON true is 1 in SQLite too, but keep it simple
+    values: list[Any]
+    if isinstance(wanted, str):
+        if not _sqlite_text(wanted):
+            return None
+        test, values = "= ?", [wanted]
+    elif isinstance(wanted, int | float):
+        if isinstance(wanted, int) and wanted not in _INT64:
+            return None
+        number = float(wanted)
+        if not math.isfinite(number):
+            return None
+        margin = 4 * math.ulp(number)
+        test, values = "BETWEEN ? AND ?", [number - margin, number + margin]
+    else:
+        return None
+    tests: list[str] = []
+    params: list[Any] = []
+    for split in range(len(parts)):
+        steps = "".join(f'."{part}"' for part in parts[:split])
+        params.append(f'$."{head}"{steps}."{".".join(parts[split:])}"')
+        params.extend(values)
+        tests.append(f"json_extract(coalesce(query, meta), ?) {test}")
+    return "(" + " OR ".join(tests) + ")", params
