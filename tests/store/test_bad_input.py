@@ -101,7 +101,7 @@ def test_a_point_the_writer_cannot_encode_loses_only_itself(
     real = _writer._merge
 
     def merge_failing_for_poison(tag_id: int, pieces: list) -> tuple:  # type: ignore[type-arg]
-        if any(float(v) == 13.0 for _s, values, _w in pieces for v in values):
+        if any(float(v) == 13.0 for piece in pieces for v in piece[1]):
             raise OverflowError("simulated encoding bug")
         return real(tag_id, pieces)
 

@@ -322,12 +322,17 @@ def test_background_thread_persists_without_flush(workdir: Path) -> None:
 
 
 def test_backpressure_bounds_memory(workdir: Path) -> None:
-    run = labtrack.start_run("e", max_pending=1000, backpressure="block")
-    for i in range(20_000):
+    import tracemalloc
+
+    run = labtrack.start_run("e", max_pending=1000, backpressure="block", flush_interval=60)
+    tracemalloc.start()
+    for i in range(100_000):  # unbounded, these points would hold about 10 MB
         run.log_metric("a", float(i))
-        assert len(run._bufs["a"].points) < 1000
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2_000_000  # the writer was woken to persist every ~1000 points
     run.finish()
-    assert len(labtrack.Store().run(run.id).scalars("a").values) == 20_000 - run.dropped
+    assert len(labtrack.Store().run(run.id).scalars("a").values) == 100_000 - run.dropped
 
     dropping = labtrack.start_run("e", max_pending=10, backpressure="drop")
     for i in range(100):

@@ -189,7 +189,17 @@ class RunView:
     @property
     def status(self) -> str:
         """``running``, ``completed``, ``failed``, ``killed``, ``crashed`` or ``unreadable``."""
-        return "unreadable" if self.unreadable else effective_status(self._meta)
+        if self.unreadable:
+            return "unreadable"
+        status = effective_status(self._meta)
+        if status == "crashed":  # the writer may have finished since this view read its metadata
+            try:
+                self._meta = read_meta(self.dir)
+            except UnreadableRunError as exc:
+                self.unreadable = str(exc)
+                return "unreadable"
+            status = effective_status(self._meta)
+        return status
 
     @property
     def config(self) -> dict[str, Any]:

@@ -76,7 +76,7 @@ _RANGE = struct.Struct("<qq")
 def frame(kind: int, payload: bytes, flags: int = 0, checked: int | None = None) -> bytes:
     """One whole record: header + payload; the first ``checked`` payload bytes are checksummed
     (all of them by default)."""
-    crc = zlib.crc32(payload if checked is None else memoryview(payload)[:checked])
+    crc = crc32(payload if checked is None else memoryview(payload)[:checked])  # type: ignore[arg-type]
     head = _HEAD_CHECKED.pack(MAGIC, kind, flags, len(payload), crc)
     return head + zlib.crc32(head).to_bytes(4, "little") + payload
 
@@ -110,31 +110,68 @@ class BlockRef:
 
 
 def frame_scalars(blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
-    """A whole scalar record of ``(tag_id, steps int64, values float64, wall_times float64)``."""
+    """A whole scalar record of ``(tag_id, steps int64, values float64, wall_times float64)``.
+
+    Blocks may share their ``steps`` and ``wall_times`` arrays (the tags of one ``log()`` call
+    do): shared columns are encoded once. The work is done with as few calls that release the
+    GIL as possible, because each release costs the writer a wait of up to the interpreter's
+    switch interval (5 ms) for a training loop that holds the GIL, and that wait is what bounds
+    how soon logged points are on disk.
+    """
     base = min(float(w[0]) for _, _, _, w in blocks if len(w)) if blocks else 0.0
     table = [_SCALAR_HEAD.pack(base, len(blocks), 0)]
     bodies = []
+    encoded: dict[int, tuple[int, bytes]] = {}  # id(column) -> (step mode, bytes)
     for tag_id, steps, values, walls in blocks:
         count = len(values)
-        diffs = np.diff(steps) if count > 1 else None
-        evenly = count == 1 or (diffs is not None and bool((diffs == diffs[0]).all()))
-        if evenly:
-            stride = int(diffs[0]) if diffs is not None else 1
-            step_bytes = _RANGE.pack(int(steps[0]), stride)
-        else:
-            step_bytes = steps.astype("<i8", copy=False).tobytes()
-        body = b"".join(
-            (
-                step_bytes,
-                values.astype("<f8", copy=False).tobytes(),
-                (walls - base).astype("<f4").tobytes(),
-            )
+        mode, step_bytes = encoded.get(id(steps)) or encoded.setdefault(
+            id(steps), _encode_steps(steps)
         )
-        entry = _TABLE_ENTRY.pack(tag_id, count, 1 if evenly else 0, len(body), zlib.crc32(body))
+        wall_bytes = encoded.get(id(walls)) or encoded.setdefault(
+            id(walls), (0, _encode_walls(walls, base))
+        )
+        body = b"".join((step_bytes, values.astype("<f8", copy=False).tobytes(), wall_bytes[1]))
+        entry = _TABLE_ENTRY.pack(tag_id, count, mode, len(body), crc32(body))
         table.append(entry)
         bodies.append(body)
     head = b"".join(table)
     return frame(KIND_SCALARS, head + b"".join(bodies), flags=BLOCK_CRC, checked=len(head))
+
+
+def _encode_steps(steps: np.ndarray) -> tuple[int, bytes]:
+    """(1, start+stride) for evenly spaced steps, else (0, every step); checked on Python ints,
+    which holds the GIL (see :func:`frame_scalars`)."""
+    count = len(steps)
+    if count == 1:
+        return 1, _RANGE.pack(int(steps[0]), 1)
+    listed = steps.tolist()
+    start, stride = listed[0], listed[1] - listed[0]
+    if stride != 0:
+        evenly = listed == list(range(start, start + stride * count, stride))
+    else:
+        evenly = listed.count(start) == count
+    if evenly:
+        return 1, _RANGE.pack(start, stride)
+    return 0, steps.astype("<i8", copy=False).tobytes()
+
+
+def _encode_walls(walls: np.ndarray, base: float) -> bytes:
+    offsets: np.ndarray = np.subtract(walls, base)  # in float64: float32 would lose seconds
+    return offsets.astype("<f4").tobytes()
+
+
+_CRC_PIECE = 4096  # zlib releases the GIL for buffers over 5 KiB; pieces below that keep it
+
+
+def crc32(data: bytes) -> int:
+    """zlib.crc32 of ``data``, computed in pieces that do not release the GIL."""
+    if len(data) <= _CRC_PIECE:
+        return zlib.crc32(data)
+    view = memoryview(data)
+    crc = 0
+    for start in range(0, len(view), _CRC_PIECE):
+        crc = zlib.crc32(view[start : start + _CRC_PIECE], crc)
+    return crc
 
 
 def table_size(head: bytes | memoryview) -> int:

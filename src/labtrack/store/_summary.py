@@ -16,10 +16,19 @@ from ._values import check_tag, storable
 TagStats = dict[str, list[float]]
 
 
-def update_stats(stats: TagStats, tag: str, steps: np.ndarray, values: np.ndarray) -> None:
-    """Fold a batch of one tag's points into its running statistics."""
-    lo = float(np.fmin.reduce(values))
-    hi = float(np.fmax.reduce(values))
+def update_stats(
+    stats: TagStats,
+    tag: str,
+    steps: np.ndarray,
+    values: np.ndarray,
+    bounds: tuple[float, float] | None = None,
+) -> None:
+    """Fold a batch of one tag's points into its running statistics (``bounds``: the batch's
+    NaN-ignoring min and max, when the caller computed them already)."""
+    if bounds is None:
+        lo, hi = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+    else:
+        lo, hi = bounds
     old = stats.get(tag)
     if old is None:
         stats[tag] = [float(values[-1]), lo, hi, float(len(values)), float(steps[-1])]

@@ -2,15 +2,21 @@
 
 Design (see DESIGN.md, "A direction for the store"):
 
-* The caller's thread does almost nothing: ``log_metric`` checks the value and step and appends a
-  ``(step, value, wall)`` tuple to the tag's in-memory list (one atomic ``list.append`` under the
-  GIL, no lock). A call that is rejected (a bad value, tag or step) stores nothing.
+* The caller's thread does almost nothing: ``log_metric`` checks the value and step and extends
+  the tag's flat in-memory list by ``(step, value, wall)`` (one atomic ``list.extend`` under the
+  GIL, no lock; flat, because turning a flat list into columns costs a third of what a list of
+  tuples does, and that cost bounds how soon the writer is done). A call that is rejected (a bad
+  value, tag or step) stores nothing.
 * A background thread persists what the lists hold (``len`` then ``del lst[:n]``, both atomic, so
-  concurrent appends are never lost) as columnar records, on a schedule by deadline: each write
-  starts ``flush_interval`` after the previous one started, earlier by however much a write has
-  been taking beyond 10 ms. So a point logged more than ``flush_interval`` + 20 ms before the
-  process is SIGKILLed is in the file (the page cache; a process crash needs no fsync).
-  ``flush()`` does the same on the caller's thread.
+  concurrent appends are never lost) as columnar records, by a deadline: each persist must start
+  ``flush_interval`` after the previous one started, earlier by 1.5 times what a persist has been
+  taking, so that it ends within the interval. A training loop in a tight Python loop holds the
+  GIL and can starve that thread (each time it gives the GIL up it waits up to the interpreter's
+  switch interval to get it back), so the caller's thread checks the deadline against the wall
+  time it takes for each point anyway and, when it has passed, persists itself. So a point logged
+  more than ``flush_interval`` + 20 ms before the process is SIGKILLed is in the file (the page
+  cache: a process crash needs no fsync); ``tests/reliability`` and ``bench/soak.py`` check it
+  under load. ``flush()`` persists on the caller's thread too.
 * Memory is bounded: a tag with ``max_pending`` unpersisted points makes the caller wait for the
   writer (``backpressure="block"``, up to ``max_block_seconds``) or drops the point and counts it
   (``"drop"``, or when waiting did not help).
@@ -67,39 +73,47 @@ log = logging.getLogger("labtrack")
 
 Backpressure = Literal["block", "drop"]
 
-_POINT = np.dtype([("s", "<i8"), ("v", "<f8"), ("w", "<f8")])
 _ONLY_FLOAT = {float}
 _META_EVERY = 1.0  # seconds between metadata rewrites while running (summary, heartbeat)
-_WRITE_SLACK = 0.010  # a write may take this long before the next one is started earlier
+_COST_MARGIN = 1.5  # the next persist starts this many times its expected duration early
 _FINISH_RETRY_SECONDS = 1.0  # how long finish() keeps retrying a data file that fails
 
 
-def _point_columns(points: list[tuple[int, float, float]]) -> tuple[Any, Any, Any]:
-    arr = np.array(points, dtype=_POINT)
-    return arr["s"], arr["v"], arr["w"]
+def _point_columns(points: list[Any]) -> tuple[Any, Any, Any]:
+    """Columns of a flat ``[step, value, wall, step, value, wall, ...]`` list."""
+    return (
+        np.array(points[0::3], np.int64),
+        np.array(points[1::3], np.float64),
+        np.array(points[2::3], np.float64),
+    )
 
 
-def _merge(tag_id: int, pieces: list[tuple[Any, Any, Any]]) -> tuple[int, Any, Any, Any]:
+#: Points of one tag from one buffer: steps, values, wall times, and (min, max) when known.
+_Piece = tuple[Any, Any, Any, "tuple[float, float] | None"]
+
+
+def _merge(tag_id: int, pieces: list[_Piece]) -> tuple[int, Any, Any, Any]:
     """One tag's columns from its pieces; a tag logged through both ``log_metric`` and ``log()``
     gets its points back in logging order."""
     if len(pieces) == 1:
-        steps, values, walls = pieces[0]
+        steps, values, walls, _ = pieces[0]
     else:
-        steps, values, walls = (np.concatenate(c) for c in zip(*pieces, strict=True))
+        steps, values, walls = (np.concatenate(c) for c in list(zip(*pieces, strict=True))[:3])
         order = np.argsort(walls, kind="stable")
         steps, values, walls = steps[order], values[order], walls[order]
     return tag_id, steps, values, walls
 
 
 class _TagBuffer:
-    """Unpersisted points of one tag, plus the tag's auto-step counter."""
+    """Unpersisted points of one tag (flat: step, value, wall, step, ...), plus the tag's
+    auto-step counter."""
 
     __slots__ = ("next_step", "points", "tag_id")
 
     def __init__(self, tag_id: int, next_step: int = 0) -> None:
         self.tag_id = tag_id
         self.next_step = next_step
-        self.points: list[tuple[int, float, float]] = []
+        self.points: list[Any] = []
 
 
 class _Finished(dict[Any, Any]):
@@ -158,6 +172,11 @@ class RunWriter:
         self._meta_dir = self.dir / META_DIR
         self._flush_interval = float(flush_interval)
         self._max_pending = int(max_pending)
+        self._max_flat = 3 * self._max_pending  # the same bound in flat list items
+        # Seconds a persist takes (a slowly decaying maximum); the first one, which also warms
+        # up numpy and opens the file, is guessed long so that it starts early.
+        self._cost = self._flush_interval / 2
+        self._due = time.time() + self._flush_interval - self._cost  # when the next must start
         self._backpressure = backpressure
         self._max_block = float(max_block_seconds)
         self._max_rows = max(1, self._max_pending // 16)
@@ -238,8 +257,11 @@ class RunWriter:
                 raise ValueError(f"tag {key!r} has reached the largest step, {MAX_STEP}")
         buf.next_step = step + 1
         points = buf.points
-        points.append((step, value, time.time()))
-        if len(points) >= self._max_pending:
+        now = time.time()
+        points.extend((step, value, now))
+        if now > self._due:
+            self._catch_up()
+        if len(points) >= self._max_flat:
             self._relieve(buf)
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
@@ -253,7 +275,10 @@ class RunWriter:
             if known is None:
                 self._register_keyset(keys)
             rows = self._rows
-            rows.append((keys, step, time.time(), values))  # type: ignore[arg-type]
+            now = time.time()
+            rows.append((keys, step, now, values))  # type: ignore[arg-type]
+            if now > self._due:
+                self._catch_up()
             if len(rows) >= self._max_rows:
                 self._relieve_rows()
             return
@@ -278,8 +303,8 @@ class RunWriter:
                 buf = self._new_tag(key)
             at = buf.next_step if step is None else step
             buf.next_step = at + 1
-            buf.points.append((at, value, wall))
-            if len(buf.points) >= self._max_pending:
+            buf.points.extend((at, value, wall))
+            if len(buf.points) >= self._max_flat:
                 self._relieve(buf)
 
     def _register_keyset(self, keys: tuple[str, ...]) -> None:
@@ -326,12 +351,12 @@ class RunWriter:
         """Backpressure: a tag's pending points reached ``max_pending``."""
         if self._backpressure == "block" and self._thread_alive:
             deadline = time.monotonic() + self._max_block
-            while len(buf.points) >= self._max_pending and time.monotonic() < deadline:
+            while len(buf.points) >= self._max_flat and time.monotonic() < deadline:
                 self._wake.set()
                 time.sleep(0.001)
-        excess = len(buf.points) - self._max_pending + 1
+        excess = (len(buf.points) - self._max_flat) // 3 + 1
         if excess > 0:
-            del buf.points[-excess:]
+            del buf.points[-3 * excess :]
             self.dropped += excess
             self._report_once(
                 "dropped",
@@ -395,30 +420,33 @@ class RunWriter:
     # ------------------------------------------------------------------ persisting
 
     def _loop(self) -> None:
-        """Persist on a deadline schedule (see the module docstring for the crash window)."""
-        interval = self._flush_interval
-        write_cost = 0.0
-        next_at = time.monotonic() + interval
+        """Persist by the deadline ``_due`` (see the module docstring for the crash window)."""
         try:
             while not self._stop.is_set():
-                delay = next_at - time.monotonic()
+                delay = self._due - time.time()
                 if delay > 0:
-                    self._wake.wait(delay)
+                    self._wake.wait(min(delay, self._flush_interval))
+                    if self._due - time.time() > 0 and not self._wake.is_set():
+                        continue  # a persist by the caller moved the deadline
                 self._wake.clear()
-                started = time.monotonic()
                 try:
                     self._persist()
                 except Exception:  # the one boundary: a writer bug must not kill training
                     self._report_once(
                         "writer", f"run {self.id}: unexpected error while persisting", exc_info=True
                     )
-                took = time.monotonic() - started
-                write_cost = max(took, 0.7 * write_cost)  # follows rises at once, decays slowly
-                next_at = started + interval - max(0.0, write_cost - _WRITE_SLACK)
-                if next_at <= time.monotonic():
-                    time.sleep(0.001)  # let the caller's thread take the GIL between writes
         finally:
             self._thread_alive = False
+
+    def _catch_up(self) -> None:
+        """The caller's thread persists itself: the deadline passed and the background thread
+        did not start (a training loop holding the GIL starves it). See the module docstring."""
+        try:
+            self._persist()
+        except Exception:  # the one boundary, as in _loop
+            self._report_once(
+                "writer", f"run {self.id}: unexpected error while persisting", exc_info=True
+            )
 
     def flush(self) -> None:
         """Persist everything logged so far; when it returns, readers can see it (or, while the
@@ -429,6 +457,9 @@ class RunWriter:
         with self._io_lock:
             if self._finished:  # finish() wrote everything and closed the file
                 return
+            started = time.time()
+            # The next persist must start early enough to end within the crash window.
+            self._due = started + self._flush_interval - _COST_MARGIN * self._cost
             self._data.add(self._encode_pending())
             if self._data.pending and self._data.write():
                 self._meta_dirty = True
@@ -439,6 +470,7 @@ class RunWriter:
                 self._meta_dirty = True
             if self._meta_dirty and (write_meta or now - self._last_meta >= _META_EVERY):
                 self._write_meta()
+            self._cost = max(time.time() - started, 0.9 * self._cost)  # rises at once
 
     def _encode_pending(self) -> list[Pending]:
         """Frame everything logged since the last persist, tag table first.
@@ -469,11 +501,12 @@ class RunWriter:
         out.extend(self._media.take_records())
         return out
 
-    def _guarded(self, tag_id: int, pieces: list[tuple[Any, Any, Any]]) -> Any:
+    def _guarded(self, tag_id: int, pieces: list[_Piece]) -> Any:
         """One tag's block, or None when it cannot be encoded (its points counted as lost)."""
         try:
             block = _merge(tag_id, pieces)
-            update_stats(self._stats, str(self._tag_names[tag_id]), block[1], block[2])
+            bounds = pieces[0][3] if len(pieces) == 1 else None
+            update_stats(self._stats, str(self._tag_names[tag_id]), block[1], block[2], bounds)
             return block
         except Exception:  # see _encode_pending: one tag's bad points must not cost the rest
             lost = sum(len(p[1]) for p in pieces)
@@ -494,15 +527,20 @@ class RunWriter:
             self._lost_encoding += sum(len(b[2]) for b in blocks)
             return None
 
-    def _take_points(self) -> dict[int, list[tuple[Any, Any, Any]]]:
-        """Move pending points out of the buffers (safe against concurrent appends)."""
-        columns: dict[int, list[tuple[Any, Any, Any]]] = {}
+    def _take_points(self) -> dict[int, list[_Piece]]:
+        """Move pending points out of the buffers (safe against concurrent appends).
+
+        The rows of one ``log()`` key set become one table whose columns share their steps and
+        wall times, with min/max computed for all its tags at once (see ``frame_scalars`` on why
+        few numpy calls matter).
+        """
+        columns: dict[int, list[_Piece]] = {}
         for buf in list(self._bufs.values()):
             count = len(buf.points)
             if count:
                 points = buf.points[:count]
                 del buf.points[:count]
-                columns.setdefault(buf.tag_id, []).append(_point_columns(points))
+                columns.setdefault(buf.tag_id, []).append((*_point_columns(points), None))
         count = len(self._rows)
         if count:
             rows = self._rows[:count]
@@ -514,9 +552,13 @@ class RunWriter:
                 steps = np.fromiter((g[0] for g in group), np.int64, len(group))
                 walls = np.fromiter((g[1] for g in group), np.float64, len(group))
                 table = np.array([g[2] for g in group], dtype=np.float64)
+                lows, highs = np.fmin.reduce(table, axis=0), np.fmax.reduce(table, axis=0)
+                by_tag = table.T.copy()  # one contiguous row per tag
+                last = int(steps[-1]) + 1
                 for j, buf in enumerate(self._keysets[keys]):
-                    buf.next_step = max(buf.next_step, int(steps[-1]) + 1)
-                    columns.setdefault(buf.tag_id, []).append((steps, table[:, j], walls))
+                    buf.next_step = max(buf.next_step, last)
+                    piece = (steps, by_tag[j], walls, (float(lows[j]), float(highs[j])))
+                    columns.setdefault(buf.tag_id, []).append(piece)
         return columns
 
     def _lost(self) -> dict[str, Any] | None:
