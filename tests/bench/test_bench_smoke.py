@@ -37,3 +37,40 @@ def test_quick_benchmark_prints_the_summary_table(tmp_path: Path) -> None:
     labtrack_cell = first_row.split("|")[2].strip()
     assert labtrack_cell not in ("", "-")
     float(labtrack_cell.replace(",", ""))
+
+
+SOAK = ROOT / "bench" / "soak.py"
+
+
+@pytest.mark.slow
+def test_quick_soak_prints_every_figure_and_finds_no_violation(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, str(SOAK), "--quick"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = done.stdout
+    for row in (
+        "| crash window",
+        "| SIGKILLs",
+        "| points lost outside the window",
+        "| max loss window observed, ms",
+        "| concurrency",
+        "| writer processes / reader processes",
+        "| claim race",
+        "| races with two winners / none",
+        "| corruption fuzz",
+        "|   data_bitflip",
+        "|   meta_wrong_type",
+        "| mutations raising undocumented exceptions",
+        "| hangs (no answer within the time limit)",
+        "| wrong values returned silently",
+        "| time taken, s",
+    ):
+        assert row in out, f"{row!r} missing from:\n{out[-3000:]}{done.stderr[-2000:]}"
+    assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]  # 1: violations found
