@@ -352,3 +352,35 @@ def test_torch_scalars_without_importing_torch_for_others(workdir: Path) -> None
     assert view.scalars("t").values.tolist() == [1.5] and view.scalars("t1").values.tolist() == [
         2.0
     ]
+
+
+def test_log_points_keeps_the_given_wall_times_and_order(workdir: Path) -> None:
+    import numpy as np
+
+    with labtrack.start_run("e") as run:
+        run.log_metric("loss", 9.0, step=0)
+        run.log_points("loss", [5, 3, 7], [0.5, 0.3, 0.7], [1000.0, 999.0, 1001.0])
+        run.log_metric("loss", 1.0)  # continues after the largest step given
+        with pytest.raises(ValueError, match="3 steps, 2 values"):
+            run.log_points("loss", [1, 2, 3], [1.0, 2.0], [1.0, 2.0, 3.0])
+        with pytest.raises(TypeError, match="must be integers"):
+            run.log_points("loss", [1.5], [1.0], [1.0])
+        with pytest.raises(ValueError, match="finite"):
+            run.log_points("loss", [1], [1.0], [float("nan")])
+        run.log_points("big", np.arange(3_000_000), np.ones(3_000_000), np.full(3_000_000, 5.0))
+    view = labtrack.store.open_run(run.dir)
+    steps, values, walls = view.scalars("loss")
+    assert steps.tolist() == [0, 5, 3, 7, 8]
+    assert values.tolist() == [9.0, 0.5, 0.3, 0.7, 1.0]
+    assert walls[1:4].tolist() == [1000.0, 999.0, 1001.0]
+    assert view.scalar_count("big") == 3_000_000 and view.scalars("big").steps[-1] == 2_999_999
+
+
+def test_wall_times_spread_over_days_are_kept_to_the_microsecond(workdir: Path) -> None:
+    import numpy as np
+
+    walls = 1.7e9 + np.array([0.0, 3600.123456, 86400 * 3 + 0.000001])
+    with labtrack.start_run("e") as run:
+        run.log_points("t", [0, 1, 2], [1.0, 2.0, 3.0], walls)
+    got = labtrack.store.open_run(run.dir).scalars("t").wall_times
+    assert got.tolist() == walls.tolist()

@@ -34,9 +34,11 @@ flag ``BLOCK_CRC``: its header checksum covers only the block table, and each bl
 own checksum, so a reader of one tag reads and verifies that tag's bytes and skips the others::
 
     base_wall f64 | n_blocks u32 | reserved u32
-    table: n_blocks x (tag_id u32 | count u32 | step_mode u8 | pad[3] | body_len u32 | body_crc u32)
-    bodies, in table order: steps | values f64[count] | dwall f32[count]
-    steps: step_mode 1 -> start i64, stride i64; step_mode 0 -> i64[count]
+    table: n_blocks x (tag_id u32 | count u32 | mode u8 | pad[3] | body_len u32 | body_crc u32)
+    bodies, in table order: steps | values f64[count] | walls
+    steps: mode bit 1 set -> start i64, stride i64; else i64[count]
+    walls: mode bit 2 set -> f64[count] whole times (a span over 16 s: imports, replays);
+           else dwall f32[count], offsets from base_wall
 
 Text, media and artifact payloads are JSON: they are rare and can afford it.
 """
@@ -71,6 +73,9 @@ BLOCK_CRC = 1
 _SCALAR_HEAD = struct.Struct("<dII")
 _TABLE_ENTRY = struct.Struct("<IIB3xII")
 _RANGE = struct.Struct("<qq")
+STEPS_RANGE = 1  # step mode bit: steps stored as start and stride
+WALL_F64 = 2  # step mode bit: wall times stored whole as float64, not as float32 offsets
+_F32_SPAN = 16.0
 
 
 def frame(kind: int, payload: bytes, flags: int = 0, checked: int | None = None) -> bytes:
@@ -127,11 +132,11 @@ def frame_scalars(blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) 
         mode, step_bytes = encoded.get(id(steps)) or encoded.setdefault(
             id(steps), _encode_steps(steps)
         )
-        wall_bytes = encoded.get(id(walls)) or encoded.setdefault(
-            id(walls), (0, _encode_walls(walls, base))
+        wall_mode, wall_bytes = encoded.get(id(walls)) or encoded.setdefault(
+            id(walls), _encode_walls(walls, base)
         )
-        body = b"".join((step_bytes, values.astype("<f8", copy=False).tobytes(), wall_bytes[1]))
-        entry = _TABLE_ENTRY.pack(tag_id, count, mode, len(body), crc32(body))
+        body = b"".join((step_bytes, values.astype("<f8", copy=False).tobytes(), wall_bytes))
+        entry = _TABLE_ENTRY.pack(tag_id, count, mode | wall_mode, len(body), crc32(body))
         table.append(entry)
         bodies.append(body)
     head = b"".join(table)
@@ -155,9 +160,13 @@ def _encode_steps(steps: np.ndarray) -> tuple[int, bytes]:
     return 0, steps.astype("<i8", copy=False).tobytes()
 
 
-def _encode_walls(walls: np.ndarray, base: float) -> bytes:
+def _encode_walls(walls: np.ndarray, base: float) -> tuple[int, bytes]:
+    """(0, float32 offsets from ``base``) when they keep about a microsecond (a span of at most
+    16 s: every live flush), else (WALL_F64, the float64 times: imported or replayed points)."""
     offsets: np.ndarray = np.subtract(walls, base)  # in float64: float32 would lose seconds
-    return offsets.astype("<f4").tobytes()
+    if len(offsets) and not 0.0 <= float(offsets.max()) <= _F32_SPAN:
+        return WALL_F64, walls.astype("<f8", copy=False).tobytes()
+    return 0, offsets.astype("<f4").tobytes()
 
 
 _CRC_PIECE = 4096  # zlib releases the GIL for buffers over 5 KiB; pieces below that keep it
@@ -195,11 +204,18 @@ def scalar_table(head: bytes | memoryview, length: int) -> list[BlockRef] | str:
         tag_id, count, mode, body_len, crc = _TABLE_ENTRY.unpack_from(
             head, _SCALAR_HEAD.size + i * _TABLE_ENTRY.size
         )
+        if body_len != _body_size(count, mode):
+            return "scalar record table entry does not match its block"
         refs.append(BlockRef(tag_id, count, mode, pos, body_len, crc, base))
         pos += body_len
     if pos != length:
         return "scalar record blocks do not add up to its length"
     return refs
+
+
+def _body_size(count: int, mode: int) -> int:
+    steps = _RANGE.size if mode & STEPS_RANGE else 8 * count
+    return steps + 8 * count + (8 if mode & WALL_F64 else 4) * count
 
 
 def decode_block(ref: BlockRef, body: bytes | memoryview) -> ScalarBlock | None:
@@ -226,7 +242,7 @@ def decode_into(
 ) -> None:
     """Decode a verified block straight into slices of preallocated columns (one copy)."""
     count = ref.count
-    if ref.mode == 1:
+    if ref.mode & STEPS_RANGE:
         start, stride = _RANGE.unpack_from(body, 0)
         np.multiply(np.arange(count, dtype=np.int64), stride, out=steps)  # stride may be 0 or < 0
         steps += start
@@ -235,6 +251,9 @@ def decode_into(
         steps[:] = np.frombuffer(body, "<i8", count, 0)
         vpos = 8 * count
     values[:] = np.frombuffer(body, "<f8", count, vpos)
+    if ref.mode & WALL_F64:
+        walls[:] = np.frombuffer(body, "<f8", count, vpos + 8 * count)
+        return
     walls[:] = np.frombuffer(body, "<f4", count, vpos + 8 * count)  # widen first, then add:
     walls += ref.base  # the base in float32 would lose whole seconds
 

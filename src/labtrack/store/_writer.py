@@ -75,6 +75,7 @@ Backpressure = Literal["block", "drop"]
 
 _ONLY_FLOAT = {float}
 _META_EVERY = 1.0  # seconds between metadata rewrites while running (summary, heartbeat)
+_POINTS_PER_RECORD = 1 << 20  # log_points splits bigger batches into records of this many
 _COST_MARGIN = 1.5  # the next persist starts this many times its expected duration early
 _FINISH_RETRY_SECONDS = 1.0  # how long finish() keeps retrying a data file that fails
 
@@ -86,6 +87,30 @@ def _point_columns(points: list[Any]) -> tuple[Any, Any, Any]:
         np.array(points[1::3], np.float64),
         np.array(points[2::3], np.float64),
     )
+
+
+def _point_arrays(tag: str, steps: Any, values: Any, walls: Any) -> tuple[Any, Any, Any]:
+    """Checked int64 / float64 / float64 columns for :meth:`RunWriter.log_points`."""
+    try:
+        raw_steps = np.asarray(steps)
+        value_col = np.asarray(values, dtype=np.float64)
+        wall_col = np.asarray(walls, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"points for tag {tag!r} must be numeric sequences: {exc}") from None
+    if not (raw_steps.ndim == value_col.ndim == wall_col.ndim == 1):
+        raise ValueError(f"points for tag {tag!r} must be 1-D sequences")
+    if not (len(raw_steps) == len(value_col) == len(wall_col)):
+        raise ValueError(
+            f"points for tag {tag!r}: {len(raw_steps)} steps, {len(value_col)} values and "
+            f"{len(wall_col)} wall times; they must be as many"
+        )
+    if len(raw_steps) and not np.issubdtype(raw_steps.dtype, np.integer):
+        raise TypeError(f"steps for tag {tag!r} must be integers, got {raw_steps.dtype}")
+    if len(raw_steps) and (int(raw_steps.min()) < 0 or int(raw_steps.max()) > MAX_STEP):
+        raise ValueError(f"steps for tag {tag!r} must be in 0..2**63 - 1")
+    if not np.isfinite(wall_col).all():
+        raise ValueError(f"wall times for tag {tag!r} must be finite seconds since the epoch")
+    return raw_steps.astype(np.int64), value_col, wall_col
 
 
 #: Points of one tag from one buffer: steps, values, wall times, and (min, max) when known.
@@ -370,6 +395,36 @@ class RunWriter:
     def _check_open(self) -> None:
         if self._finished:
             raise finished_error(self.id)
+
+    def log_points(self, tag: str, steps: Any, values: Any, wall_times: Any) -> None:
+        """Record many points of one tag at once, with their own wall times (importers, replays).
+
+        ``steps`` (integers in 0..2**63-1), ``values`` (reals) and ``wall_times`` (finite seconds
+        since the epoch) are equal-length sequences or arrays, stored in the order given. The
+        whole call is checked first (a rejected call stores nothing) and persisted before it
+        returns, after everything logged before it; the tag's automatic step continues after the
+        largest step given.
+        """
+        self._check_open()
+        check_tag(tag)
+        columns = _point_arrays(tag, steps, values, wall_times)
+        buf = self._bufs.get(tag)
+        if buf is None:
+            buf = self._new_tag(tag)
+        self._persist()
+        if not len(columns[0]):
+            return
+        with self._io_lock:
+            self._check_open()
+            for start in range(0, len(columns[0]), _POINTS_PER_RECORD):
+                chunk = [c[start : start + _POINTS_PER_RECORD] for c in columns]
+                block = self._guarded(buf.tag_id, [(chunk[0], chunk[1], chunk[2], None)])
+                framed = self._guarded_frame([block]) if block is not None else None
+                if framed is not None:
+                    self._data.add([Pending(framed, points=len(chunk[0]))])
+            buf.next_step = max(buf.next_step, int(columns[0].max()) + 1)
+            self._data.write()
+            self._meta_dirty = True
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyper-parameters (merged into earlier ones; nested mappings allowed)."""
