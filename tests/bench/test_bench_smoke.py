@@ -13,18 +13,23 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "bench_store.py"
 
 
-@pytest.mark.slow
-def test_quick_benchmark_prints_the_summary_table(tmp_path: Path) -> None:
+def run_quick(script: Path, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script with ``--quick`` as a user would, from another directory."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        cwd=tmp_path,
+    return subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         check=False,
     )
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_the_summary_table(tmp_path: Path) -> None:
+    done = run_quick(SCRIPT, tmp_path, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "## Summary (Markdown)" in out
@@ -44,16 +49,7 @@ SOAK = ROOT / "bench" / "soak.py"
 
 @pytest.mark.slow
 def test_quick_soak_prints_every_figure_and_finds_no_violation(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, str(SOAK), "--quick"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_quick(SOAK, tmp_path, timeout=300)
     out = done.stdout
     for row in (
         "| crash window",

@@ -207,6 +207,23 @@ def browser() -> Iterator[object]:
 SHOTS = Path(__file__).resolve().parents[1] / "_screenshots"
 
 
+@pytest.fixture
+def page(browser, server):  # type: ignore[no-untyped-def]
+    """A browser page that fails the test on any dialog (a script run from logged data) or any
+    uncaught page error."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.dialogs = []
+    pg.errors = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.set_default_timeout(15_000)
+    yield pg
+    ctx.close()
+    assert pg.dialogs == [], "a script ran from logged data"
+    assert pg.errors == []
+
+
 def wait_until(predicate: object, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -218,21 +218,6 @@ def test_a_failed_run_says_why(server):
 # -- in the browser ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def page(browser, server):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = ctx.new_page()
-    pg.dialogs = []
-    pg.errors = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.set_default_timeout(15_000)
-    yield pg
-    ctx.close()
-    assert pg.dialogs == [], "a script ran from logged data"
-    assert pg.errors == []
-
-
 def _open(pg, server, tab, *names):
     rows = _rows(server)
     ids = ",".join(str(rows[n]["handle"]) for n in names)
