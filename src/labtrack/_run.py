@@ -25,15 +25,13 @@ import os
 import signal
 import sys
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 from ._env import default_store_dir
-from .store import RunWriter
-from .store._values import check_tag
+from .store import RunWriter, check_tag, new_run_id
 
 #: What a run stopped by Ctrl-C or SIGTERM records under ``error`` (its status is ``killed``).
 INTERRUPT_REASON: Mapping[str, str] = {"type": "KeyboardInterrupt", "message": "interrupted"}
@@ -124,9 +122,10 @@ def start_run(
         if any(sep in experiment for sep in ("/", "\\")) or experiment in (".", ".."):
             raise ValueError(f"experiment {experiment!r} must not contain path separators")
         store = Path(dir) if dir is not None else default_store_dir()
-        suffix = uuid.uuid4().hex[:8]
-        folder = f"{_slug(name)}-{suffix}" if name else suffix
+        run_id = new_run_id()  # the folder ends with the run's id: `labtrack show <suffix>`
+        folder = f"{_slug(name)}-{run_id}" if name else run_id
         run_dir = store / experiment / folder
+        writer_options.setdefault("run_id", run_id)
     run = Run(
         run_dir,
         experiment=experiment,

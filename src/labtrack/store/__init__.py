@@ -15,10 +15,12 @@ beside the data), ``_reader`` (``RunView``), ``_store`` (``Store`` and its catal
 
 from __future__ import annotations
 
+from ._claim import new_run_id
 from ._mediawriter import ARTIFACT_KINDS
 from ._meta import STATUSES, is_run_dir, wait_for_writer
 from ._reader import ArtifactEntry, MediaEntry, RunError, RunView, Scalars, TextEntry, open_run
 from ._store import Store, find_run_dirs
+from ._values import check_tag
 from ._writer import RunWriter
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "Scalars",
     "Store",
     "TextEntry",
+    "check_tag",
     "find_run_dirs",
     "is_run_dir",
+    "new_run_id",
     "open_run",
     "wait_for_writer",
 ]

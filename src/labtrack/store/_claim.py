@@ -72,12 +72,19 @@ class Claimed:
 
 
 def claim(
-    run_dir: Path, experiment: str, name: str | None, config: dict[str, Any], tags: dict[str, str]
+    run_dir: Path,
+    experiment: str,
+    name: str | None,
+    config: dict[str, Any],
+    tags: dict[str, str],
+    run_id: str | None = None,
 ) -> Claimed:
     """Become the one writer of ``run_dir``: create it, or take it over from a finished or dead
     writer; :class:`~labtrack.errors.RunLockedError` while another writer lives."""
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = _new_meta(run_dir, experiment, name, config, tags)
+    if run_id is not None:
+        meta["id"] = run_id
     meta_dir = run_dir / META_DIR
     if not meta_dir.exists():
         staging = run_dir / f"{META_DIR}-new-{os.getpid()}-{meta['id']}"
@@ -139,13 +146,18 @@ def _refuse(run_dir: Path, meta: dict[str, Any], holder: dict[str, Any]) -> RunL
     )
 
 
+def new_run_id() -> str:
+    """A fresh run id: 12 hex digits (48 random bits)."""
+    return uuid.uuid4().hex[:12]
+
+
 def _new_meta(
     run_dir: Path, experiment: str, name: str | None, config: dict[str, Any], tags: dict[str, str]
 ) -> dict[str, Any]:
     now = time.time()
     return {
         "format": FORMAT_VERSION,
-        "id": uuid.uuid4().hex[:12],
+        "id": new_run_id(),
         "experiment": experiment,
         "name": name or run_dir.name,
         "status": "running",

@@ -1,4 +1,4 @@
-"""The rarer kinds a run records: text, figures, images and artifacts.
+"""The rarer kinds a run records: text, figures, images, videos and artifacts.
 
 They are written by the caller's thread (figures must be rendered there: matplotlib is not
 thread-safe), files first, under the run directory; each is then announced by a small JSON record
@@ -27,6 +27,7 @@ from ._outage import Outages
 from ._values import check_tag, storable, to_step
 
 ArtifactKind = Literal["model", "checkpoint", "data", "figure", "other"]
+VideoFormat = Literal["mp4", "gif"]
 ARTIFACT_KINDS: tuple[str, ...] = ("model", "checkpoint", "data", "figure", "other")
 
 
@@ -96,6 +97,49 @@ class MediaWriter:
         self._media_steps[("image", tag)] = at + 1
         record = {"kind": "image", "tag": tag, "step": at, "wall": time.time()}
         self._events.append((rec.KIND_MEDIA, {**record, **self._relative({"path": path})}))
+
+    def log_video(
+        self,
+        tag: str,
+        frames: Any,
+        step: int | None,
+        fps: float,
+        format: VideoFormat,
+        max_frames: int,
+        max_size: int | None,
+    ) -> None:
+        """Encode and record a video (``_media.video_files`` says how); bad arguments and frames
+        raise here, naming the tag and the frame, before anything is written."""
+        from ._media import VIDEO_FORMATS, video_files
+
+        check_tag(tag)
+        if format not in VIDEO_FORMATS:
+            raise ValueError(f"video format for tag {tag!r} must be 'mp4' or 'gif', got {format!r}")
+        if not isinstance(fps, int | float) or not (0 < fps < float("inf")):
+            raise ValueError(f"fps for video {tag!r} must be a number > 0, got {fps!r}")
+        if not isinstance(max_frames, int) or max_frames < 1:
+            raise ValueError(
+                f"max_frames for video {tag!r} must be an int >= 1, got {max_frames!r}"
+            )
+        if max_size is not None and (not isinstance(max_size, int) or max_size < 2):
+            raise ValueError(f"max_size for video {tag!r} must be None or an int >= 2")
+        if format == "mp4":
+            from ..errors import require
+
+            require("imageio_ffmpeg", "media", "MP4 video (Run.log_video)")
+        at = self._media_step("video", tag, step)
+        place = self._placer("video", tag, at)
+        files = self._written(
+            tag,
+            lambda: video_files(
+                tag, frames, fps, place, fmt=format, max_frames=max_frames, max_size=max_size
+            ),
+        )
+        if files is None:
+            return
+        self._media_steps[("video", tag)] = at + 1
+        record = {"kind": "video", "tag": tag, "step": at, "wall": time.time()}
+        self._events.append((rec.KIND_MEDIA, {**record, **self._relative(files)}))
 
     def log_artifact(
         self,

@@ -259,6 +259,15 @@ class RunView:
     def git(self) -> dict[str, Any] | None:
         return self._meta.get("git")
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of a dotted metadata key, as ``Store.runs(where=...)`` reads it:
+        ``view.get("config.optimizer.lr")``, ``view.get("summary.loss")``; ``default`` when the
+        run has no such key."""
+        from ._lookup import MISSING, lookup
+
+        value = lookup(self._meta, key)
+        return default if value is MISSING else value
+
     @property
     def meta(self) -> dict[str, Any]:
         """The raw metadata document (a copy)."""
@@ -561,6 +570,14 @@ class RunView:
 
     def images(self, tag: str) -> list[MediaEntry]:
         return self._media_of("image", tag)
+
+    @property
+    def video_tags(self) -> list[str]:
+        return self._media_tags("video")
+
+    def videos(self, tag: str) -> list[MediaEntry]:
+        """Videos logged for ``tag``: ``path`` is the MP4 or GIF, ``png`` its first frame."""
+        return self._media_of("video", tag)
 
     def artifacts(self) -> list[ArtifactEntry]:
         self._read_new()

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, UnreadableRunError
+from ._lookup import MISSING as _MISSING
+from ._lookup import lookup
 from ._meta import META_DIR, META_FILE, effective_status, read_meta
 from ._reader import RunView
 
@@ -56,7 +58,6 @@ log = logging.getLogger("labtrack")
 CATALOG_FILE = ".labtrack-catalog.sqlite"
 #: The catalog's row format (SQLite ``user_version``); bump it when rows or metadata checks change.
 CATALOG_VERSION = 2
-_MISSING = object()
 
 #: (mtime_ns, size, inode, ctime_ns) of a metadata file: what tells a cached row is current.
 StatKey = tuple[int, int, int, int]
@@ -104,37 +105,6 @@ def find_run_dirs(root: str | Path) -> Iterator[Path]:
     """Every run directory under ``root`` (``root`` itself if it is one); hidden folders skipped."""
     for path, _ in _scan(str(root)):
         yield Path(path)
-
-
-def lookup(meta: Mapping[str, Any], key: str) -> Any:
-    """Value of a dotted ``key`` in run metadata, or ``_MISSING``.
-
-    ``config.optimizer.lr`` walks nested dicts; a literal key containing dots (``summary.val.acc``
-    for a summary key ``val.acc``) is found too. ``summary.<k>`` sees the last value of scalar tag
-    ``k`` unless the run set ``k`` in its summary.
-    """
-    head, _, rest = key.partition(".")
-    if head == "summary":
-        doc: Any = {t: m.get("last") for t, m in meta.get("metrics", {}).items()}
-        doc.update(meta.get("summary", {}))
-    elif head == "status" and not rest:
-        return effective_status(dict(meta))
-    else:
-        doc = meta.get(head, _MISSING)
-    if not rest:
-        return doc
-    return _walk(doc, rest)
-
-
-def _walk(doc: Any, path: str) -> Any:
-    if not isinstance(doc, Mapping):
-        return _MISSING
-    if path in doc:
-        return doc[path]
-    head, _, rest = path.partition(".")
-    if not rest or head not in doc:
-        return _MISSING
-    return _walk(doc[head], rest)
 
 
 def matches(meta: Mapping[str, Any], where: Mapping[str, Any]) -> bool:

@@ -166,7 +166,8 @@ class RunWriter:
     ``max_block_seconds`` for the writer, "drop" counts and drops), ``durable`` (fsync the data
     and metadata at ``finish()`` so they survive a power loss, about 1 ms; a process crash never
     needs it), ``max_backlog_bytes`` (data kept in memory while the data file cannot be written,
-    past which newer points are dropped, counted and reported).
+    past which newer points are dropped, counted and reported), ``run_id`` (the id of a new run;
+    a fresh one by default; a resumed run keeps its own).
     """
 
     def __init__(
@@ -183,6 +184,7 @@ class RunWriter:
         max_block_seconds: float = 10.0,
         durable: bool = True,
         max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
+        run_id: str | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
@@ -227,7 +229,7 @@ class RunWriter:
         self._last_meta = 0.0
         self._last_heartbeat = 0.0
 
-        claimed = claim(self.dir, experiment, name, clean_config, clean_tags)
+        claimed = claim(self.dir, experiment, name, clean_config, clean_tags, run_id)
         self._meta = claimed.meta
         self._claim_number = claimed.number
         self._continue_from(claimed.restored)
@@ -458,6 +460,26 @@ class RunWriter:
         animated GIF), or the path of a .png/.jpg/.gif/.webp file."""
         self._check_open()
         self._media.log_image(tag, image, step, fps)
+
+    def log_video(
+        self,
+        tag: str,
+        frames: Any,
+        fps: float = 30.0,
+        step: int | None = None,
+        *,
+        format: Literal["mp4", "gif"] = "mp4",
+        max_frames: int = 1000,
+        max_size: int | None = 320,
+    ) -> None:
+        """Record a video: T×H×W[×C] frames (an array, or an iterable of arrays / PIL images) as
+        an H.264 MP4 (needs ``labtrack[media]``) or, with ``format="gif"``, an animated GIF.
+
+        Only the first ``max_frames`` frames are kept and each is downscaled so its longer side
+        is at most ``max_size`` pixels (None keeps the size): a 500-step 600×400 CartPole episode
+        becomes tens of kilobytes. ``RunView.videos(tag)`` reads them back."""
+        self._check_open()
+        self._media.log_video(tag, frames, step, fps, format, max_frames, max_size)
 
     def log_artifact(
         self,
