@@ -3,7 +3,8 @@
 Each run fits a small logistic-regression classifier with numpy on a synthetic two-moons data
 set, with its own learning rate, and records what a real run records: config, per-step
 scalars, evaluation text, a decision-boundary figure (matplotlib when installed, else an image),
-an artifact (the learned weights), and a summary.
+an animated GIF of the boundary as it is learned (a video record, shown in the viewer's Media
+tab), an artifact (the learned weights), and a summary.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def _train_one(store: Path, lr: float, steps: int, seed: int) -> str:
     }
     with start_run("demo", name=f"lr={lr:g}", config=config, dir=store, tags=["demo"]) as run:
         weights = np.zeros(feats.shape[1])
+        frames = []
         for step in range(steps):
             prob = 1 / (1 + np.exp(-feats @ weights))
             loss = -np.mean(train_y * np.log(prob + 1e-9) + (1 - train_y) * np.log(1 - prob + 1e-9))
@@ -55,6 +57,8 @@ def _train_one(store: Path, lr: float, steps: int, seed: int) -> str:
                 test_prob = 1 / (1 + np.exp(-test_feats @ weights))
                 metrics["eval/acc"] = np.mean((test_prob > 0.5) == test_y)
             run.log(metrics, step=step)
+            if step % max(steps // 16, 1) == 0 or step == steps - 1:
+                frames.append(_boundary_image(weights))
             if step % 100 == 0 or step == steps - 1:
                 run.log_text(
                     "eval/report",
@@ -63,11 +67,21 @@ def _train_one(store: Path, lr: float, steps: int, seed: int) -> str:
                     step=step,
                 )
         _log_boundary(run, weights, test_x, test_y, steps - 1)
+        run.log_video("eval/boundary_over_training", frames, fps=8, format="gif", max_size=None)
         weights_path = run.dir / "weights.npy"
         np.save(weights_path, weights)
         run.log_artifact(weights_path, kind="model", metadata={"format": "npy"})
         run.summary["best_eval_acc"] = float(metrics["eval/acc"])
         return run.id
+
+
+def _boundary_image(weights: np.ndarray) -> np.ndarray:
+    """The classifier's probability over the plane as a 64×64 RGB image (red: class 1)."""
+    grid = np.linspace(-1.5, 2.5, 64)
+    gx, gy = np.meshgrid(grid, grid)
+    prob = 1 / (1 + np.exp(-_features(np.stack([gx.ravel(), gy.ravel()], 1)) @ weights))
+    prob = prob.reshape(gx.shape)[::-1]
+    return (np.stack([prob, 0.3 * np.ones_like(prob), 1 - prob], axis=-1) * 255).astype(np.uint8)
 
 
 def _log_boundary(
