@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -50,6 +52,7 @@ def run(
         )
         if token is None:
             token = secrets.token_urlsafe(24)
+    sock = listening_socket(host, port)
     app = create_app(root, token=token, loopback_only=loopback, host=host, cache_mb=cache_mb)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")  # type: ignore[attr-defined]
     server = uvicorn.Server(config)  # type: ignore[attr-defined]
@@ -68,13 +71,47 @@ def run(
         sys.stdout.flush()
 
     server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    server.run(sockets=[sock])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, bound here rather than by uvicorn so that a port already
+    in use is one clear error naming the port and the fix (uvicorn logs ``[Errno 98]`` and
+    exits).
+
+    Raises:
+        OSError: the port is in use (``errno.EADDRINUSE``) or cannot be bound; the message
+            names the port and suggests ``--port``.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is fine
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(
+                exc.errno,
+                f"port {port} on {shown} is already in use (another labtrack ui?); "
+                f"choose another with --port {port + 1}, or --port 0 for any free port",
+            ) from None
+        raise OSError(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
     """``labtrack ui`` / ``python -m labtrack.viewer``: parse ``argv`` and serve."""
     parser = argparse.ArgumentParser(
-        prog="labtrack ui", description="Serve the labtrack web viewer over a directory of runs."
+        prog="labtrack ui",
+        description="Serve the labtrack web viewer over a directory of runs.",
+        epilog="examples:\n"
+        "  labtrack ui                       # ./out (or $LABTRACK_DIR) at http://127.0.0.1:8765/\n"
+        "  labtrack ui runs/ --port 9000\n"
+        "  labtrack ui runs/ --host 0.0.0.0  # reachable from other machines: needs the token",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "dir", nargs="?", metavar="DIR", help="directory of runs (default $LABTRACK_DIR or ./out)"
@@ -107,4 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         run(args.dir, port=args.port, host=args.host, token=args.token, cache_mb=args.cache_mb)
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        print(f"labtrack ui: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from .downsample import ascending, m4_indices
 from .files import PathRefused, inside_run, relative_to_root, resolve_inside
-from .state import Series, ViewerState, _safe, run_detail
+from .state import Series, ViewerState, _safe, flatten, run_detail
 
 if TYPE_CHECKING:
     from labtrack.store import MediaEntry, RunView
@@ -150,11 +151,13 @@ def runs(request: Request) -> Response:
     rows, version = _state(request).runs()
     if request.query_params.get("since") == version:
         return json_response({"version": version, "unchanged": True})
-    return json_response({"version": version, "runs": rows})
+    # the server's clock: the browser counts running runs' durations up from it
+    return json_response({"version": version, "runs": rows, "now": time.time()})
 
 
 def run_info(request: Request) -> Response:
-    """One run in full (the runs-table row, why it failed with the traceback, damage found)."""
+    """One run in full: the runs-table row, why it failed with the traceback, damage found,
+    where it ran, and its artifacts with their metadata."""
     state = _state(request)
     h = _int(request, "run")
     try:
@@ -163,7 +166,9 @@ def run_info(request: Request) -> Response:
         raise KeyError(f"no run with handle {h}") from None
     if view.unreadable is None:
         view.scalar_tags  # noqa: B018  (reads the data file, so that damage is in problems)
-    return json_response(run_detail(state.entry(h)))
+    detail = run_detail(state.entry(h))
+    detail["artifacts"] = _artifact_rows(state, view) if view.unreadable is None else []
+    return json_response(detail)
 
 
 def tags(request: Request) -> Response:
@@ -174,12 +179,14 @@ def tags(request: Request) -> Response:
         "text": {},
         "figures": {},
         "images": {},
+        "videos": {},
     }
     attrs = {
         "scalars": "scalar_tags",
         "text": "text_tags",
         "figures": "figure_tags",
         "images": "image_tags",
+        "videos": "video_tags",
     }
     errors: dict[int, str] = {}
     for h in _handles(request):
@@ -265,6 +272,7 @@ def downsampled(
         "x": steps[idx].tolist() if mode == "step" else x[idx].tolist(),
         "y": y[idx].tolist(),
         "last_step": int(series.steps[-1]) if len(series.steps) else None,
+        "last_value": _finite(series.values[-1]) if len(series.values) else None,
     }
     if mode != "step":
         out["step"] = steps[idx].tolist()
@@ -413,11 +421,30 @@ def images(request: Request) -> Response:
     return json_response({"run": h, "tag": tag, "entries": _media(state, view, view.images(tag))})
 
 
+def videos(request: Request) -> Response:
+    """A video tag's entries: the MP4 or GIF's URL, its poster (first frame) and its format."""
+    state = _state(request)
+    h = _int(request, "run")
+    tag = _param(request, "tag")
+    view = state.fresh_view(h)
+    entries = view.videos(tag)
+    out = _media(state, view, entries)
+    for item, entry in zip(out, entries, strict=True):
+        item["poster"] = _file_url(state, view.dir, entry.png)
+        item["format"] = "gif" if entry.path.suffix.lower() == ".gif" else "mp4"
+    return json_response({"run": h, "tag": tag, "entries": out})
+
+
 def artifacts(request: Request) -> Response:
     state = _state(request)
     h = _int(request, "run")
     view = state.fresh_view(h)
-    out = [
+    return json_response({"run": h, "artifacts": _artifact_rows(state, view)})
+
+
+def _artifact_rows(state: ViewerState, view: RunView) -> list[dict[str, Any]]:
+    """A run's artifacts as JSON rows, with the metadata they were logged with."""
+    return [
         {
             "name": str(a.name),
             "kind": str(a.kind),
@@ -426,10 +453,15 @@ def artifacts(request: Request) -> Response:
             "step": a.step,
             "wall_time": a.wall_time,
             "url": _file_url(state, view.dir, a.path),
+            "metadata": flatten(a.metadata),
         }
         for a in view.artifacts()
     ]
-    return json_response({"run": h, "artifacts": out})
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def files(request: Request) -> Response:

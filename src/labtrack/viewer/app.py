@@ -119,6 +119,7 @@ def create_app(
         Route("/api/figures", api.figures),
         Route("/api/figure", api.figure),
         Route("/api/images", api.images),
+        Route("/api/videos", api.videos),
         Route("/api/artifacts", api.artifacts),
         Route("/files/{path:path}", api.files),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

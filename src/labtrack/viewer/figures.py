@@ -18,6 +18,7 @@ outside its run directory is treated as naming nothing.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,7 @@ def _stored_plotly(run_dir: Path, entry: MediaEntry) -> tuple[dict[str, Any] | N
             return None, "its interactive file is missing or outside the run directory"
         if not entry.interactive:
             return None, "logged with interactive=False"
-        return None, entry.static_reason or OLDER_LABTRACK
+        return None, plain_reason(entry.static_reason) if entry.static_reason else OLDER_LABTRACK
     size = path.stat().st_size
     if size > MAX_PLOTLY_BYTES:
         return None, f"its interactive file is too large to draw ({size / 2**20:.0f} MB)"
@@ -76,3 +77,38 @@ def _stored_plotly(run_dir: Path, entry: MediaEntry) -> tuple[dict[str, Any] | N
     if not isinstance(figure, dict):
         return None, "its interactive file is not a plotly figure"
     return figure, ""
+
+
+#: What a user calls the matplotlib artists whose class names older stores recorded as the
+#: reason ("QuadContourSet"): matched as substrings of the class name, first match wins.
+_ARTIST_WORDS = (
+    ("Contour", "contour plots"),
+    ("Quiver", "arrow (quiver) plots"),
+    ("Barbs", "wind barb plots"),
+    ("QuadMesh", "colour meshes (pcolormesh)"),
+    ("PolyCollection", "filled areas and violin plots"),
+    ("LineCollection", "line collections (error bars, vlines)"),
+    ("Image", "images (imshow)"),
+    ("Patch", "shapes and patches"),
+    ("Text", "text annotations"),
+    ("Table", "tables"),
+)
+_CLASS_NAME = re.compile(r"\b([A-Z][a-z0-9]+){2,}\b")
+
+
+def plain_reason(reason: str) -> str:
+    """The recorded reason a figure is shown as its PNG, in words a user understands.
+
+    Reasons written by this labtrack are already sentences ("contour plots cannot be drawn
+    interactively"); older stores, and artists the converter does not know, name matplotlib
+    classes ("QuadContourSet", "FooCollection artists cannot be drawn interactively"), which
+    mean nothing to most users: they become "contour plots cannot be drawn interactively"
+    or "this kind of plot (FooCollection) cannot be drawn interactively".
+    """
+    match = _CLASS_NAME.search(reason)
+    if match is None:
+        return reason
+    name = match.group(0)
+    what = next((words for key, words in _ARTIST_WORDS if key in name), None)
+    plain = f"{what} cannot" if what else f"this kind of plot ({name}) cannot"
+    return f"{plain} be drawn interactively; showing the PNG"

@@ -162,15 +162,25 @@ def _unreadable_row(entry: RunEntry, reason: str) -> dict[str, Any]:
 
 def run_detail(entry: RunEntry) -> dict[str, Any]:
     """One run's row plus what the table leaves out: ``failure`` (type, message and traceback of
-    the exception that ended it, or None) and the damage its reader found (``problems``)."""
-    failure = entry.view.error
+    the exception that ended it, or None), the damage its reader found (``problems``), and where
+    it ran (``host``, ``pid``, ``git`` = ``{"commit", "branch", "dirty"}`` or None)."""
+    view = entry.view
+    failure = view.error
+    git = view.git
     return {
         **run_summary(entry),
         "failure": None
         if failure is None
         else {"type": failure.type, "message": failure.message, "traceback": failure.traceback},
-        "problems": [str(p) for p in entry.view.problems],
+        "problems": [str(p) for p in view.problems],
+        "host": _text(view.host),
+        "pid": view.pid if type(view.pid) is int else None,
+        "git": _jsonable(git) if isinstance(git, dict) else None,
     }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 class ResultCache:

@@ -29,7 +29,7 @@ function refreshCompare() {
       const vals = runs.map((r) => r[field][k]);
       const diff = isDiff(vals);
       if (CMP.onlyDiff && !diff && field === "config") continue;
-      tbody.appendChild(h("tr", { class: diff ? "diff" : "" }, h("td", { class: "key" }, k), ...vals.map((v) => h("td", { class: "num" }, fmtValue(v)))));
+      tbody.appendChild(h("tr", { class: diff ? "diff" : "" }, h("td", { class: "key" }, k), ...vals.map((v) => h("td", { class: "num", title: fmtValue(v) }, fmtValue(v)))));
     }
   };
   addRows("config", configKeys, "config");
@@ -40,7 +40,8 @@ function refreshCompare() {
   const numericMetric = summaryKeys.filter((k) => runs.some((r) => typeof r.summary[k] === "number"));
   if (!numericMetric.length || runs.length < 2) return;
   if (!numericMetric.includes(CMP.metric)) CMP.metric = numericMetric[0];
-  const varying = configKeys.filter((k) => isDiff(runs.map((r) => r.config[k])));
+  // a key that only names the run (the runner's `name`) is not a coordinate to compare
+  const varying = configKeys.filter((k) => isDiff(runs.map((r) => r.config[k])) && !namesRuns(k, runs));
   if (!varying.includes(CMP.xkey)) CMP.xkey = varying[0] || "";
   const metricSel = h("select", null, ...numericMetric.map((k) => h("option", { value: k }, k)));
   metricSel.value = CMP.metric;
@@ -53,7 +54,7 @@ function refreshCompare() {
   viewSel.addEventListener("change", () => { CMP.view = viewSel.value; drawCompare(plot, runs, varying); });
   xSel.addEventListener("change", () => { CMP.xkey = xSel.value; drawCompare(plot, runs, varying); });
   root.appendChild(h("div", { class: "toolbar" }, h("label", null, "metric ", metricSel), h("label", null, "view ", viewSel),
-    h("label", null, "x (scatter) ", xSel)));
+    h("label", null, "x (scatter) ", xSel), h("span", { class: "muted" }, "lines coloured by the metric"), h("span", { class: "muted", id: "compare-note" })));
   root.appendChild(plot);
   drawCompare(plot, runs, varying);
 }
@@ -63,25 +64,55 @@ function refreshCompare() {
 // point and hover text, parallel-coordinates labels) and decodes entities there: those go
 // through esc(). Parallel-coordinates tick texts are the exception: drawn as plain text, so
 // they are passed as they are (escaping would show "&lt;"). test_trust.py checks both.
+function namesRuns(key, runs) {
+  return key === "name" || runs.every((r) => r.config[key] === undefined || r.config[key] === r.name);
+}
+
+const MISSING = "(missing)";
+const MAX_AXES = 12;
+
+// One parallel-coordinates axis. A run without the key is drawn at a "(missing)" tick below
+// the axis's values, never mixed with them (plotly would put it at the top of the axis).
+function dimension(key, vals) {
+  const absent = (v) => v === undefined || v === null;
+  const present = vals.filter((v) => !absent(v));
+  const anyMissing = present.length < vals.length;
+  if (present.length && present.every((v) => typeof v === "number")) {
+    if (!anyMissing) return { label: esc(key), values: vals };
+    const lo = Math.min(...present), hi = Math.max(...present);
+    const span = hi - lo || Math.abs(hi) || 1;
+    const miss = lo - span * 0.25;
+    const ticks = [...new Set([0, 1, 2, 3, 4].map((i) => lo + ((hi - lo) * i) / 4))];
+    return { label: esc(key), values: vals.map((v) => (absent(v) ? miss : v)), range: [miss, hi === lo ? hi + span * 0.25 : hi],
+      tickvals: [miss, ...ticks], ticktext: [MISSING, ...ticks.map((t) => fmtValue(+t.toPrecision(6)))] };
+  }
+  const cats = [...(anyMissing ? [MISSING] : []), ...new Set(present.map((v) => fmtValue(v)))];
+  return { label: esc(key), values: vals.map((v) => cats.indexOf(absent(v) ? MISSING : fmtValue(v))), tickvals: cats.map((_, i) => i), ticktext: cats };
+}
+
 function esc(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
 
-async function drawCompare(plot, runs, varying) {
+async function drawCompare(plot, allRuns, varying) {
   const Plotly = await loadPlotly();
+  // A run without the metric has no line colour and no place on the metric axis: left out, said.
+  const runs = allRuns.filter((r) => typeof r.summary[CMP.metric] === "number");
+  const left = allRuns.length - runs.length;
+  const note = document.getElementById("compare-note");
+  if (note) note.textContent = left ? `${left} run${left > 1 ? "s" : ""} without ${CMP.metric} not drawn` : "";
   const metric = runs.map((r) => r.summary[CMP.metric]);
-  const dims = [];
-  for (const k of varying) {
-    const vals = runs.map((r) => r.config[k]);
-    if (vals.every((v) => typeof v === "number")) dims.push({ label: esc(k), values: vals });
-    else {
-      const cats = [...new Set(vals.map((v) => fmtValue(v)))];
-      dims.push({ label: esc(k), values: vals.map((v) => cats.indexOf(fmtValue(v))), tickvals: cats.map((_, i) => i), ticktext: cats });
-    }
-  }
+  // Most shared keys first, at most MAX_AXES of them: a key set in one run of many is noise.
+  const has = (k) => runs.filter((r) => r.config[k] !== undefined).length;
+  const axes = varying.map((k) => [k, has(k)]).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).slice(0, MAX_AXES).map(([k]) => k);
+  const dropped = varying.length - axes.length;
+  if (note && dropped) note.textContent += (note.textContent ? "; " : "") + `${dropped} config key${dropped > 1 ? "s" : ""} set in fewer runs not drawn`;
+  const dims = axes.map((k) => dimension(k, runs.map((r) => r.config[k])));
   dims.push({ label: esc(CMP.metric), values: metric });
   let data, layout;
   if (CMP.view === "parcoords" || !CMP.xkey) {
-    data = [{ type: "parcoords", dimensions: dims, line: { color: metric, colorscale: "Viridis", showscale: true } }];
-    layout = { height: 380, margin: { l: 60, r: 60, t: 40, b: 20 } };
+    // Coloured by the metric, whose axis is the last one: a colour bar beside it would repeat
+    // its labels.
+    data = [{ type: "parcoords", dimensions: dims, line: { color: metric, colorscale: "Viridis", showscale: false } }];
+    layout = { height: 380, margin: { l: 80, r: 80, t: 40, b: 20 } };
   } else {
     const xs = runs.map((r) => r.config[CMP.xkey]);
     data = [{ type: "scatter", mode: "markers+text", x: xs.map((v) => (typeof v === "number" ? v : esc(fmtValue(v)))), y: metric,

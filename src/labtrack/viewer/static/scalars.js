@@ -1,6 +1,10 @@
 // Scalars tab: one uPlot chart per tag, selected runs overlaid, server-side per-pixel
 // downsampling (extremes kept), zoom fetches finer detail, EMA smoothing, log scale, export.
+// With nothing selected it shows the most recent runs (all of them when there are few, as
+// TensorBoard does); a selection narrows it. A run has the same colour in every chart and tab.
 "use strict";
+
+const RECENT = 10;   // runs shown with nothing selected, until "show more"
 
 const SC = {
   charts: new Map(),   // tag -> chart state
@@ -8,9 +12,50 @@ const SC = {
   xmode: localStorage.getItem("lt.xmode") || "step",
   smoothing: +(localStorage.getItem("lt.smoothing") || 0),
   filter: "",
+  limit: RECENT,
   built: false,
   els: {},
 };
+
+// The runs the charts show: the selection, else the RECENT most recent readable runs.
+function scalarHandles() {
+  const sel = selectedHandles();
+  if (sel.length) return sel;
+  return recentRuns().slice(0, SC.limit).map((r) => r.handle).sort((a, b) => a - b);
+}
+
+function recentRuns() {
+  return LT.runs.filter((r) => r.status !== "unreadable")
+    .sort((a, b) => (b.start_time || 0) - (a.start_time || 0) || b.handle - a.handle);
+}
+
+// From the URL: tag filter, smoothing, x axis (null: keep what the page has).
+function setScalarOptions(o) {
+  if (typeof o.filter === "string") SC.filter = o.filter;
+  if (typeof o.smoothing === "number" && Number.isFinite(o.smoothing)) SC.smoothing = Math.min(0.99, Math.max(0, o.smoothing));
+  if (X_MODES.includes(o.xmode)) SC.xmode = o.xmode;
+  SC.key = null;   // lay the charts out again on the next refresh
+  if (!SC.built) return;
+  SC.els.filter.value = SC.filter;
+  SC.els.xmode.value = SC.xmode;
+  SC.els.smooth.value = SC.smoothing;
+  SC.els.smoothLabel.textContent = "smoothing " + SC.smoothing.toFixed(2);
+}
+const X_MODES = ["step", "wall", "relative"];
+
+function scalarNote() {
+  const note = clear(SC.els.note);
+  const sel = selectedHandles().length;
+  const readable = recentRuns().length;
+  if (sel) { note.append(`Showing the ${sel} selected run${sel > 1 ? "s" : ""}. `, h("button", { onclick: () => { LT.selected.clear(); selectionChanged(); refreshScalars(false); } }, "show recent runs instead")); return; }
+  if (!readable) return;
+  const shown = Math.min(readable, SC.limit);
+  if (shown === readable) { note.append(`Showing all ${readable} run${readable > 1 ? "s" : ""} (nothing selected: select runs in the Runs tab to narrow).`); return; }
+  const more = (n) => () => { SC.limit = n; refreshScalars(false); };
+  note.append(`Showing the ${shown} most recent of ${readable} runs (nothing selected: select runs in the Runs tab to choose). `,
+    h("button", { onclick: more(SC.limit + RECENT) }, `show ${Math.min(RECENT, readable - shown)} more`), " ",
+    h("button", { onclick: more(Infinity) }, `show all ${readable}`));
+}
 
 function logScale(tag) { return localStorage.getItem("lt.log." + tag) === "1"; }
 
@@ -38,25 +83,31 @@ function buildScalars() {
   const body = h("div", { id: "scalar-groups" });
   root.append(h("div", { class: "toolbar" }, filter, h("label", null, "x axis ", xmode), h("label", null, smooth, smoothLabel),
     h("span", { class: "muted" }, "drag to zoom, double-click to reset")), body);
-  filter.addEventListener("input", debounce(() => { SC.filter = filter.value; layoutScalars(); }, 150));
-  xmode.addEventListener("change", () => { SC.xmode = xmode.value; localStorage.setItem("lt.xmode", SC.xmode); for (const c of SC.charts.values()) fetchChart(c, true); });
+  filter.value = SC.filter;
+  const note = h("div", { class: "scnote muted", id: "scalar-note" });
+  root.insertBefore(note, body);
+  filter.addEventListener("input", debounce(() => { SC.filter = filter.value; writeHash(); layoutScalars(); }, 150));
+  xmode.addEventListener("change", () => { SC.xmode = xmode.value; localStorage.setItem("lt.xmode", SC.xmode); writeHash(); for (const c of SC.charts.values()) fetchChart(c, true); });
   smooth.addEventListener("input", () => {
     SC.smoothing = +smooth.value; smoothLabel.textContent = "smoothing " + SC.smoothing.toFixed(2);
     localStorage.setItem("lt.smoothing", SC.smoothing);
+    writeHash();
     for (const c of SC.charts.values()) if (c.last) draw(c, c.last, false, c.zoomed ? c.range : null);
   });
-  SC.els = { body };
+  SC.els = { body, note, filter, xmode, smooth, smoothLabel };
+  LT.onHighlight.push(() => { for (const c of SC.charts.values()) applyHighlight(c); });
   SC.built = true;
 }
 
 async function refreshScalars(live) {
   if (!SC.built) buildScalars();
-  const handles = selectedHandles();
-  if (!handles.length) { SC.tags = {}; layoutScalars(); return; }
+  scalarNote();
+  const handles = scalarHandles();
+  if (!handles.length) { SC.tags = {}; SC.key = ""; layoutScalars(); return; }
   const key = handles.join(",");
   try {
     const t = await getJSON("/api/tags?" + qs({ runs: key }));
-    if (selectedHandles().join(",") !== key) return;
+    if (scalarHandles().join(",") !== key) return;
     const changed = JSON.stringify(t.scalars) !== JSON.stringify(SC.tags) || SC.key !== key;
     SC.tags = t.scalars; SC.key = key; SC.errors = t.errors;
     if (changed) layoutScalars();
@@ -73,7 +124,7 @@ function layoutScalars() {
   for (const c of SC.charts.values()) if (c.u) c.u.destroy();
   SC.charts.clear();
   LT.drawn = 0;
-  if (!selectedHandles().length) { body.appendChild(emptyNote("Select runs in the Runs tab to see their scalars.")); return; }
+  if (!scalarHandles().length) { body.appendChild(emptyNote(LT.runs.length ? "No readable runs to show." : "No runs in this directory yet.")); return; }
   let re = null;
   try { re = SC.filter ? new RegExp(SC.filter, "i") : null; } catch (e) { re = null; }
   const tags = Object.keys(SC.tags).filter((t) => !re || re.test(t));
@@ -169,6 +220,7 @@ function draw(c, data, rebuild, range) {
     c.u = new uPlot(chartOpts(c, uSeries, log), uData, c.plot);
     c.uSeriesCount = uSeries.length;
   }
+  applyHighlight(c);
   if (c.zoomed && range) { c.range = range; c.u.setScale("x", { min: range[0], max: range[1] }); }
   else if (!c.zoomed) c.range = null;
   markDrawn(c);
@@ -257,12 +309,19 @@ function showTip(c, u) {
   tip.style.top = "40px";
 }
 
+// One entry per run: its colour, its name, and its last logged value with the step
+// ("lr0.1  last 0.0123 at step 4999"). Hovering an entry highlights the run in every chart.
 function renderLegend(c, series) {
   const lg = clear(c.legend);
   for (const s of series) {
-    const item = h("span", { class: "lgitem", title: (LT.byHandle.get(s.run) || {}).path || "" },
-      h("span", { class: "swatch", style: `background:${runColor(s.run)}` }), runLabel(s.run),
-      h("span", { class: "muted" }, s.last_step !== null ? ` (step ${s.last_step})` : ""));
+    const last = s.last_step === null || s.last_step === undefined ? " no points"
+      : ` last ${fmtValue(s.last_value)} at step ${s.last_step}`;
+    const item = h("span", { class: "lgitem", dataset: { run: s.run },
+      title: `${(LT.byHandle.get(s.run) || {}).path || ""}: ${c.tag}${last} (click to hide, hover to highlight)` },
+    h("span", { class: "swatch", style: `background:${runColor(s.run)}` }), runLabel(s.run),
+    h("span", { class: "muted" }, last));
+    item.addEventListener("mouseenter", () => highlightRun(s.run));
+    item.addEventListener("mouseleave", () => highlightRun(null));
     item.addEventListener("click", () => {
       if (!c.u) return;
       item.classList.toggle("off");
@@ -271,6 +330,22 @@ function renderLegend(c, series) {
     });
     lg.appendChild(item);
   }
+}
+
+// The highlighted run's lines at full strength, the others faded (uPlot draws each series
+// with its own alpha).
+function applyHighlight(c) {
+  const hl = LT.highlighted;
+  for (const it of c.legend.children) it.classList.toggle("hl", hl !== null && +it.dataset.run === hl);
+  c.card.dataset.highlight = hl === null ? "" : String(hl);
+  if (!c.u) return;
+  let changed = false;
+  c.u.series.forEach((us, i) => {
+    if (i === 0) return;
+    const alpha = hl === null || us.run === hl ? 1 : 0.15;
+    if (us.alpha !== alpha) { us.alpha = alpha; changed = true; }
+  });
+  if (changed) c.u.redraw(false);
 }
 
 function exportPng(c) {

@@ -11,6 +11,11 @@ const LT = {
   tab: "runs",
   drawn: 0,            // charts drawn (for tests and benchmarks)
   onRunsChanged: [],   // callbacks(tab-specific refresh)
+  root: "",            // the viewed directory (columns are remembered per directory)
+  clockSkew: 0,        // server clock minus browser clock, in seconds
+  highlighted: null,   // the run hovered in a legend: its lines stand out in every chart
+  onHighlight: [],     // callbacks(handle or null)
+  hash: "",            // the hash this page last wrote (a different one was edited by hand)
 };
 window.__lt = LT;
 
@@ -62,6 +67,29 @@ function runLabel(handle) {
   if (!r) return "run " + handle;
   return r.name || r.path;
 }
+
+// A run's duration in seconds; a running run's counts up from its start on the server's clock
+// (the duration it recorded is only as fresh as its last metadata write).
+function runDuration(r) {
+  if (r && r.status === "running" && typeof r.start_time === "number") {
+    return Math.max(0, Date.now() / 1000 + LT.clockSkew - r.start_time);
+  }
+  return r ? r.duration : null;
+}
+
+// Hovering a run highlights its lines in every chart (null: none highlighted).
+function highlightRun(handle) {
+  if (LT.highlighted === handle) return;
+  LT.highlighted = handle;
+  for (const fn of LT.onHighlight) fn(handle);
+}
+
+// Durations of running runs count up once a second wherever they are shown.
+setInterval(() => {
+  for (const el of document.querySelectorAll("[data-live-duration]")) {
+    el.textContent = fmtDuration(runDuration(LT.byHandle.get(+el.dataset.liveDuration)));
+  }
+}, 1000);
 
 function fmtTime(t) {
   if (t === null || t === undefined) return "";
