@@ -32,8 +32,8 @@ def report(results):
         print(f"{r['name']}: {r['accuracy']}")
 
     # Filter by config values
-    fast_results = results[{"config.learning_rate": 0.01}]
-    print("fast:", [r["name"] for r in fast_results])
+    fast_results = results[{"config.learning_rate": 0.01}]  # one match: that result
+    print("fast:", fast_results["name"])
 
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ def test_merge_plain_key_replaces_the_whole_value():
     }
 
 
-def test_merge_through_a_non_mapping_names_the_key():
-    with pytest.raises(ConfigError, match="'lr' holds a float"):
-        merge({"lr": 0.1}, {"lr.value": 1})
+def test_a_dotted_key_replaces_a_non_mapping_level_as_in_pyexp():
+    assert merge({"a": 1}, {"a.b": 2}) == {"a": {"b": 2}}
+    assert merge({"lr": 0.1, "x": 1}, {"lr.value": 1}) == {"lr": {"value": 1}, "x": 1}
 
 
 def test_load_config_resolves_imports_relative_to_the_importing_file(tmp_path):

@@ -65,7 +65,9 @@ SCRIPT = textwrap.dedent(
 def test_crashes_become_error_records_and_the_sweep_goes_on(tmp_path, executor, script):
     main = tmp_path / "main.py"
     main.write_text(SCRIPT)
-    proc = script(main, "--executor", executor, "--no-timestamp", "-j", "2")
+    proc = script(main, "--executor", executor, "--no-timestamp", "-j", "2", check=False)
+    assert proc.returncode == 1  # after the report, the shell sees the failures
+    assert proc.stderr.rstrip().endswith("crashy: 3 of 4 configs failed")
     lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT")]
     assert lines[0] == "REPORT ok 20 "
     assert lines[1].startswith("REPORT raise ValueError bad value")
@@ -79,7 +81,7 @@ def test_crashes_become_error_records_and_the_sweep_goes_on(tmp_path, executor, 
         "segfault": "failed",
     }
     # continuing runs only the failed ones again
-    again = script(main, "--executor", executor, "--no-timestamp")
+    again = script(main, "--executor", executor, "--no-timestamp", check=False)
     assert "4 configs, 1 cached" in again.stderr
 
 

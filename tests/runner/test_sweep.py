@@ -48,5 +48,8 @@ def test_sweep_rejects_variations_that_are_not_a_list_of_dicts():
         sweep([{"name": "a"}], {"name": "b"})
     with pytest.raises(ConfigError, match="variation 1 must be a dict"):
         sweep([{"name": "a"}], [{"name": "b"}, 3])
-    with pytest.raises(ConfigError, match="empty"):
-        sweep([{"name": "a"}], [])
+
+
+def test_sweep_over_no_variations_gives_an_empty_axis_as_in_pyexp():
+    cfgs = sweep(sweep([{"name": "a"}, {"name": "b"}], [{"x": 1}]), [])
+    assert cfgs.shape == (2, 1, 0) and len(cfgs) == 0 and list(cfgs) == []

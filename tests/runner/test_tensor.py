@@ -32,7 +32,7 @@ def test_integer_and_slice_indexing_per_axis():
     assert t[0, 1, 0]["name"] == "exp_lr0.01_e10"
     first_lr = t[:, 0, :]
     assert first_lr.shape == (1, 2) and [r["acc"] for r in first_lr] == [0, 1]
-    assert t[0].shape == (2, 2)
+    assert t[(0,)].shape == (2, 2)  # a one-element tuple indexes the first axis, padded
     assert t[0, -1, -1]["acc"] == 3
     with pytest.raises(IndexError, match="Too many indices"):
         t[0, 0, 0, 0]
@@ -53,10 +53,45 @@ def test_glob_on_names_keeps_the_grid_when_it_can():
 def test_dict_query_on_dotted_keys_with_several_constraints():
     t = grid()
     assert [r["acc"] for r in t[{"config.learning_rate": 0.1}]] == [0, 1]
-    assert [r["acc"] for r in t[{"config.learning_rate": 0.1, "config.epochs": 100}]] == [1]
+    assert t[{"config.learning_rate": 0.1, "config.epochs": 100}]["acc"] == 1  # one: the item
     assert len(t[{"config.mlp.width": 64}]) == 4
-    assert len(t[{"config.learning_rate": 5}]) == 0
-    assert len(t[{"config.no.such.key": 1}]) == 0
+    with pytest.raises(IndexError, match=r"No configs match query .*'config.learning_rate': 5"):
+        t[{"config.learning_rate": 5}]
+    with pytest.raises(IndexError, match="No configs match"):
+        t[{"config.no.such.key": 1}]
+
+
+def test_a_single_integer_is_a_flat_row_major_index_as_in_pyexp():
+    t = grid()
+    assert [t[i]["acc"] for i in range(4)] == [0, 1, 2, 3]
+    assert t[-1]["acc"] == 3
+    with pytest.raises(IndexError, match="out of range"):
+        t[4]
+    # the pyexp form the issue names: the first config of a sweep, not a sub-tensor
+    from labtrack import sweep
+
+    assert sweep([{"name": "exp"}], [{"lr": 0.1}, {"lr": 0.01}])[0]["lr"] == 0.1
+
+
+def test_a_glob_matching_one_item_returns_it_and_no_match_names_the_pattern():
+    t = grid()
+    assert t["*_lr0.01_e100"]["acc"] == 3
+    with pytest.raises(IndexError, match="'nothing_\\*'"):
+        t["nothing_*"]
+
+
+def test_a_nested_dict_query_matches_partially():
+    t = grid()
+    assert len(t[{"config": {"mlp": {"width": 64}}}]) == 4  # whatever else config holds
+    assert t[{"config": {"learning_rate": 0.01, "epochs": 10}}]["acc"] == 2
+    with pytest.raises(IndexError):
+        t[{"config": {"mlp": {"width": 32}}}]
+
+
+def test_config_tensor_and_result_tensor_are_pyexps_names_for_tensor():
+    from labtrack.runner.tensor import ConfigTensor, ResultTensor
+
+    assert ConfigTensor is Tensor and ResultTensor is Tensor
 
 
 def test_to_pandas_flattens_nested_keys():

@@ -30,7 +30,7 @@ def make_config(root: Path, run: str) -> TrackerConfig:
         stats=StatsConfig(
             processing_interval_seconds=0.1,
             metrics=[
-                MetricConfig(name="loss", log_frequency_steps=1),
+                MetricConfig(name="loss", aggregation="mean", log_frequency_steps=1),
                 MetricConfig(
                     name="score",
                     raw_event_name="episode_end",

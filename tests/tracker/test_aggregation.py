@@ -62,7 +62,7 @@ def test_rate_is_summed_numerator_per_second_of_the_interval() -> None:
     (point,) = agg.process(3)
     assert point.value == 15.0 / 2.5
     clock.now += 2.0
-    assert agg.process(4)[0].value == 0.0  # no steps in the next interval: a real zero
+    assert agg.process(4) == []  # no events in the next window: no rate point (not a 0.0)
 
 
 def test_rate_logs_nothing_before_its_first_event() -> None:
@@ -76,7 +76,7 @@ def test_rate_logs_nothing_before_its_first_event() -> None:
 
 
 def test_step_frequency_accumulates_until_due() -> None:
-    agg, _ = make(MetricConfig(name="loss", log_frequency_steps=10))
+    agg, _ = make(MetricConfig(name="loss", aggregation="mean", log_frequency_steps=10))
     for step in range(1, 10):
         agg.add("loss", float(step), step)
         assert agg.process(step) == []
@@ -105,7 +105,12 @@ def test_either_frequency_triggers_and_neither_means_never_logged() -> None:
 
 def test_context_key_raw_event_name_and_one_event_feeding_several_metrics() -> None:
     agg, _ = make(
-        MetricConfig(name="Episode/Score", raw_event_name="episode_end", context_key="score"),
+        MetricConfig(
+            name="Episode/Score",
+            raw_event_name="episode_end",
+            context_key="score",
+            aggregation="mean",
+        ),
         MetricConfig(
             name="Episode/Length",
             raw_event_name="episode_end",
@@ -124,7 +129,7 @@ def test_context_key_raw_event_name_and_one_event_feeding_several_metrics() -> N
 
 
 def test_non_finite_values_are_skipped_and_counted() -> None:
-    agg, _ = make(MetricConfig(name="loss"))
+    agg, _ = make(MetricConfig(name="loss", aggregation="mean"))
     for v in (1.0, math.nan, math.inf, -math.inf, 3.0):
         agg.add("loss", v, 1)
     assert agg.process(1)[0].value == 2.0
@@ -149,7 +154,7 @@ def test_unknown_events_are_counted_and_reported_once(caplog: pytest.LogCaptureF
 
 
 def test_malformed_tuples_in_a_batch_are_counted_not_raised() -> None:
-    agg, _ = make(MetricConfig(name="loss"))
+    agg, _ = make(MetricConfig(name="loss", aggregation="mean"))
     agg.add_many(
         [("loss", 1.0, 1, None), ("loss", "oops", 1, None), ("short",), ("loss", 3.0, 2, None)]
     )
@@ -194,3 +199,17 @@ def test_state_round_trip_keeps_step_state() -> None:
     again.add("loss", 2.0, 15)
     assert again.process(15) == []  # last logged at 10: not due before 20
     assert again.process(20)[0].value == 2.0
+
+
+def test_metric_config_defaults_are_trieyes() -> None:
+    m = MetricConfig(name="x", source="custom")  # trieye requires source; labtrack defaults it
+    assert (m.aggregation, m.log_frequency_steps, m.log_frequency_seconds) == ("latest", 1, 0.0)
+    assert m.log_to == ["mlflow", "tensorboard"] and m.x_axis == "global_step"
+
+
+def test_an_event_timestamp_places_it_on_the_wall_time_axis() -> None:
+    agg, _ = make(MetricConfig(name="v", x_axis="wall_time"))
+    agg.start_wall_time = 1000.0
+    agg.add_many([("v", 1.0, 1, None, 1042.5)])  # (name, value, step, context, timestamp)
+    (point,) = agg.process(1)
+    assert (point.value, point.x) == (1.0, 42)

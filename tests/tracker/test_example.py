@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -46,3 +47,41 @@ def test_usage_example_runs_and_resumes(tmp_path: Path) -> None:
         assert "Loss/Total" in view.scalar_tags and "Custom/MyValue" in view.scalar_tags
     newest = max(runs, key=lambda r: r.start_time)
     assert newest.scalars("Custom/MyValue").steps.max() == 200
+
+
+TRIEYE_EXAMPLE = EXAMPLE.parent / "trieye_style.py"
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_trieye_readme_example_runs_unchanged_but_for_the_import(tmp_path: Path) -> None:
+    from labtrack.tracker import PersistenceConfig
+
+    # Creating MLflow's SQLite tables takes ~10 s on a loaded 2-core machine, as long as the
+    # README's own 10 s wait for the actor: create them first, as a second run would find them.
+    try:
+        import mlflow
+
+        uri = PersistenceConfig(ROOT_DATA_DIR=str(tmp_path / ".my_app_data")).MLFLOW_TRACKING_URI
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments()
+    except ImportError:
+        pass
+    done = subprocess.run(
+        [sys.executable, str(TRIEYE_EXAMPLE)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TrieyeActor ready. MLflow Run ID:" in done.stderr
+    assert "Error" not in done.stderr, done.stderr[-3000:]
+    assert "TrieyeActor shutdown complete." in done.stderr
+    (run,) = labtrack.Store(tmp_path / ".my_app_data").runs()
+    assert (run.experiment, run.status) == ("my_rl_app", "completed")
+    assert {"Loss/Total", "Custom/MyValue", "Buffer/Size"} <= set(run.scalar_tags)
+    steps = run.scalars("Custom/MyValue").steps.tolist()  # every >= 20 steps, and the final
+    assert steps[-1] == 100 and all(b - a >= 20 for a, b in itertools.pairwise(steps[:-1]))
+    buffers = run.dir / "buffers"
+    assert sorted(p.name for p in buffers.glob("*.pkl")) == ["buffer.pkl", "buffer_step_100.pkl"]

@@ -2,7 +2,8 @@
 
 Owns ``@experiment``/``Experiment`` (plan, cache, run, report), ``Config``/``load_config``/
 ``merge`` (config.py), ``sweep`` (sweep.py), ``register``/``build`` (registry.py), ``Tensor``
-(tensor.py), the cache (cache.py), executors (executors/), the per-config task run in
+(tensor.py; ``ConfigTensor``/``ResultTensor`` are pyexp's names for it), ``Result``
+(result.py), the git snapshot ``stash`` (stash.py), the cache (cache.py), executors (executors/), the per-config task run in
 workers (task.py), CLI options (cli.py) and the progress display (progress.py).
 
 May import: ``labtrack.errors``, ``labtrack._env``, ``labtrack._run`` (every config is a run)
@@ -24,17 +25,22 @@ from labtrack.runner.executors import (
 )
 from labtrack.runner.experiment import Experiment, experiment
 from labtrack.runner.registry import build, register
+from labtrack.runner.result import Result
+from labtrack.runner.stash import stash
 from labtrack.runner.sweep import sweep
-from labtrack.runner.tensor import Tensor
+from labtrack.runner.tensor import ConfigTensor, ResultTensor, Tensor
 
 __all__ = [
     "Config",
+    "ConfigTensor",
     "Executor",
     "ExecutorName",
     "Experiment",
     "ForkExecutor",
     "InlineExecutor",
     "RayExecutor",
+    "Result",
+    "ResultTensor",
     "SubprocessExecutor",
     "Tensor",
     "build",
@@ -43,5 +49,6 @@ __all__ = [
     "load_config",
     "merge",
     "register",
+    "stash",
     "sweep",
 ]

@@ -82,7 +82,11 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> Config:
     >>> merge({"model": {"width": 32, "depth": 2}}, {"model.width": 64, "lr": 0.1})
     {'model': {'width': 64, 'depth': 2}, 'lr': 0.1}
 
-    A dotted key sets one nested value, creating missing levels; a plain key replaces.
+    A dotted key sets one nested value, creating missing levels and replacing a level that
+    holds something other than a mapping (as pyexp does); a plain key replaces.
+
+    >>> merge({"a": 1}, {"a.b": 2})
+    {'a': {'b': 2}}
     """
     result = Config(_unwrap(base))
     for key, value in update.items():
@@ -90,16 +94,11 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> Config:
             raise ConfigError(f"config keys must be strings, got {key!r}")
         parts = key.split(".")
         node: dict[str, Any] = result
-        for depth, part in enumerate(parts[:-1]):
+        for part in parts[:-1]:
             child = node.get(part)
-            if child is None:
+            if not isinstance(child, dict):
                 child = Config()
                 node[part] = child
-            elif not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(
-                    f"cannot set {key!r}: {where!r} holds a {type(child).__name__}, not a mapping"
-                )
             node = child
         node[parts[-1]] = _unwrap(value)
     return result

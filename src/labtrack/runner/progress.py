@@ -1,7 +1,9 @@
 """The sweep's progress display: done / cached / failed / running counts and an ETA (rich).
 
 With output capture off (``-s``) there is no bar; one line per finished config is printed
-instead, so it does not fight with the configs' own live output.
+instead, so it does not fight with the configs' own live output. When stderr is not a terminal
+(a log file, CI), a live bar would be written as cut-off fragments: whole status lines are
+printed instead, at most every :data:`LOG_EVERY` seconds, and once at the end.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+
+#: Seconds between status lines when stderr is not a terminal.
+LOG_EVERY = 10.0
 
 
 class SweepProgress:
@@ -38,8 +43,13 @@ class SweepProgress:
         self._task: Any = None
         self._title = title
         self._last_refresh = 0.0
+        self._lines = False  # whole status lines instead of a bar (stderr is not a terminal)
+        self._started = time.monotonic()
 
     def __enter__(self) -> SweepProgress:
+        if self._bar and not _is_terminal(sys.stderr):
+            self._bar = False
+            self._lines = True
         if self._bar:
             from rich.console import Console
             from rich.progress import (
@@ -79,6 +89,20 @@ class SweepProgress:
         if self._progress is not None:
             self._update(force=True)
             self._progress.stop()
+        if self._lines:
+            self._status_line()
+
+    def _status_line(self) -> None:
+        n = self.cached + self.done + self.failed
+        elapsed = time.monotonic() - self._started
+        with self._guard():
+            print(
+                f"[labtrack] {self._title}: {n}/{self.total} ({self.done} done, {self.cached} "
+                f"cached, {self.failed} failed, {self.running} running) after {elapsed:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+        self._last_refresh = time.monotonic()
 
     def _fields(self) -> dict[str, int]:
         return {
@@ -89,6 +113,8 @@ class SweepProgress:
         }
 
     def _update(self, advance: int = 0, force: bool = False) -> None:
+        if self._lines and time.monotonic() - self._last_refresh >= LOG_EVERY:
+            self._status_line()
         if self._progress is not None:
             with self._guard():
                 self._progress.update(self._task, advance=advance, **self._fields())
@@ -112,10 +138,15 @@ class SweepProgress:
             else:
                 self.failed += 1
             self._update(advance=1)
-            if self._progress is None:
+            if self._progress is None and not self._lines:
                 state = "done" if ok else f"FAILED {message}"
                 n = self.cached + self.done + self.failed
                 with self._guard():
                     print(
                         f"[labtrack {n}/{self.total}] {name}: {state}", file=sys.stderr, flush=True
                     )
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from labtrack.errors import ConfigError
+from labtrack.errors import (
+    BuildTypeError,
+    ConfigError,
+    ConfigKeyError,
+    RegistryError,
+    UnknownTypeError,
+)
 
 T = TypeVar("T")
 
@@ -26,11 +32,29 @@ def register(cls: type[T]) -> type[T]:
     ...         self.hidden_size = hidden_size
     >>> build(MLP, {"type": "MLP", "hidden_size": 512}).hidden_size
     512
+
+    Raises:
+        RegistryError: (a ``RuntimeError``, as in pyexp) another class is already registered
+            under this name. The same definition executed again (a script re-imported by a
+            worker, a module reloaded) replaces the old entry instead.
     """
     if not isinstance(cls, type):
         raise TypeError(f"@register decorates a class, got {type(cls).__name__}")
+    old = _REGISTRY.get(cls.__name__)
+    if old is not None and old is not cls and _origin(old) != _origin(cls):
+        raise RegistryError(
+            f"Class with name {cls.__name__!r} already exists in registry! "
+            f"({old.__module__}.{old.__qualname__} is registered; cannot also register "
+            f"{cls.__module__}.{cls.__qualname__})"
+        )
     _REGISTRY[cls.__name__] = cls
     return cls
+
+
+def _origin(cls: type) -> tuple[str, str]:
+    # ``__main__`` and ``__mp_main__`` are the same script seen from a driver and a worker.
+    module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
+    return module, cls.__qualname__
 
 
 def registered() -> dict[str, type]:
@@ -44,47 +68,69 @@ def install(classes: Mapping[str, type]) -> None:
         _REGISTRY.setdefault(name, cls)
 
 
-def build(base: type[T], config: Any, /, **overrides: Any) -> T:
+def build(base: type[T], config: Any, /, *args: Any, **overrides: Any) -> T:
     """Make an instance of the class that ``config["type"]`` names, checked against ``base``.
+
+    >>> @register
+    ... class Adam:
+    ...     def __init__(self, params, lr=0.001):
+    ...         self.params, self.lr = params, lr
+    >>> opt = build(Adam, {"type": "Adam", "lr": 0.01}, ["w"])
+    >>> opt.params, opt.lr, build(Adam, opt) is opt
+    (['w'], 0.01, True)
 
     Args:
         base: the class the result must be an instance of (a registered class or a base).
-        config: a mapping with ``type`` and constructor arguments, or an instance of ``base``
-            (returned as is). Without ``type``, ``base`` itself is built.
+        config: a mapping with ``type`` and constructor arguments; anything else (an
+            instance made earlier) is returned as is after the check against ``base``.
+        args: positional arguments passed to the constructor before the config's keywords.
         overrides: constructor arguments that replace the config's.
 
     Raises:
-        ConfigError: the type is not registered (the message lists the registered ones), or it
-            is not a subclass of ``base``, or ``config`` is neither a mapping nor a ``base``.
+        ConfigKeyError: (a ``KeyError``) the mapping has no ``type``.
+        UnknownTypeError: (a ``KeyError``) the type is not registered; the message lists
+            the registered ones.
+        BuildTypeError: (a ``TypeError``) the object made or given is not a ``base``.
+        ConfigError: (a ``ValueError``) ``config`` is None.
     """
-    if isinstance(config, base) and not isinstance(config, Mapping):
-        if overrides:
-            raise ConfigError(f"build({base.__name__}, ...): cannot apply overrides to an instance")
-        return config
+    if config is None:
+        raise ConfigError(f"build({base.__name__}, None): cannot build from a None config")
     if not isinstance(config, Mapping):
-        raise ConfigError(
-            f"build({base.__name__}, ...): expected a config mapping or a {base.__name__} "
-            f"instance, got {type(config).__name__}"
-        )
+        if overrides or args:
+            raise BuildTypeError(
+                f"build({base.__name__}, ...): cannot apply arguments to an existing "
+                f"{type(config).__name__} instance"
+            )
+        return _checked(base, config)
     kwargs = {**config, **overrides}
-    type_name = kwargs.pop("type", None)
-    if type_name is None:
-        cls: type = base
-    elif isinstance(type_name, type):
-        cls = type_name
+    if "type" not in kwargs:
+        raise ConfigKeyError(
+            f"build({base.__name__}, ...): the config has no 'type' key naming the class to "
+            f"build (keys: {', '.join(map(str, config)) or 'none'})"
+        )
+    type_name = kwargs.pop("type")
+    if isinstance(type_name, type):
+        cls: type = type_name
     else:
         found = _REGISTRY.get(str(type_name))
         if found is None:
             known = ", ".join(sorted(_REGISTRY)) or "none"
-            raise ConfigError(
+            raise UnknownTypeError(
                 f"build({base.__name__}, ...): type {type_name!r} is not registered "
                 f"(registered: {known}); decorate the class with @register"
             )
         cls = found
     if not issubclass(cls, base):
-        raise ConfigError(
+        raise BuildTypeError(
             f"build({base.__name__}, ...): type {cls.__name__!r} is not a subclass of "
             f"{base.__name__}"
         )
-    obj = cls(**kwargs)
-    return obj  # type: ignore[no-any-return]
+    return _checked(base, cls(*args, **kwargs))
+
+
+def _checked(base: type[T], obj: Any) -> T:
+    if not isinstance(obj, base):
+        raise BuildTypeError(
+            f"build({base.__name__}, ...): expected a {base.__name__}, got {type(obj).__name__}"
+        )
+    return obj

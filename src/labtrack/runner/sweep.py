@@ -21,12 +21,11 @@ def sweep(
     ((1, 2), ['exp_w64', 'exp_w128'], {'width': 128, 'depth': 2})
 
     Names are joined with ``_`` (empty parts skipped); dotted keys update one nested value.
+    An empty list of variations gives an empty axis (shape ``old_shape + (0,)``), as in pyexp.
     """
     base = configs if isinstance(configs, Tensor) else Tensor(configs)
     if isinstance(variations, Mapping) or not isinstance(variations, Sequence):
         raise ConfigError("sweep(configs, variations): variations must be a list of dicts")
-    if not variations:
-        raise ConfigError("sweep(configs, variations): variations is empty")
     for i, var in enumerate(variations):
         if not isinstance(var, Mapping):
             raise ConfigError(f"sweep variation {i} must be a dict, got {type(var).__name__}")

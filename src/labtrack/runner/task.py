@@ -5,7 +5,8 @@ captures output into ``stdout.log`` / ``stderr.log`` (also logged as text), call
 writes ``result.pkl`` whole, and finishes the run as completed, failed or killed. A task
 pickles (cloudpickle), so subprocess, fork and Ray workers run the same code.
 
-Records: ``{"name", "config", **outputs}`` (a non-dict output goes under ``result``), or for a
+Records: ``{"name", "config", **outputs}`` (a non-dict output goes under ``result`` and
+``value``), or for a
 failure ``{"__error__": True, "name", "config", "type", "message", "traceback"}``.
 
 A failure is told in three places that say the same thing: the error record, the run's
@@ -45,11 +46,15 @@ INTERRUPTED: Mapping[str, str] = {
 class ConfigTask:
     """Run one config of an experiment; ``task(config) -> record``."""
 
-    fn: Callable[[Config], Any]
+    fn: Callable[..., Any]
     experiment: str
     capture: bool = True
     registry: dict[str, type] = field(default_factory=dict)
     driver_pid: int = field(default_factory=os.getpid)
+    #: pyexp's ``def exp(config, logger)``: pass a ``Logger`` writing to the config's run.
+    wants_logger: bool = False
+    #: tags every config's run gets (the git snapshot of the sweep, for one).
+    tags: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, config: Config, *, capture_exit: bool | None = None) -> dict[str, Any]:
         from labtrack.runner.registry import install
@@ -58,13 +63,13 @@ class ConfigTask:
         config = config if isinstance(config, Config) else Config(config)
         out = Path(config["out"])
         out.mkdir(parents=True, exist_ok=True)
-        run = open_run(self.experiment, config, capture_exit=capture_exit)
+        run = open_run(self.experiment, config, capture_exit=capture_exit, tags=self.tags)
         status = "failed"
         error: Mapping[str, Any] | None = None
         try:
             with _captured(out, self.capture, fd_level=os.getpid() != self.driver_pid):
                 try:
-                    outputs = self.fn(config)
+                    outputs = self._call(config, run)
                     record = success_record(config, outputs)
                     status = "completed"
                 except KeyboardInterrupt:
@@ -82,6 +87,31 @@ class ConfigTask:
         finally:
             close_run(run, status, out if self.capture else None, error)
 
+    def _call(self, config: Config, run: Any) -> Any:
+        if not self.wants_logger:
+            return self.fn(config)
+        from labtrack.logger import Logger
+
+        if run is None:
+            raise RuntimeError(f"no run could be opened in {config['out']} for the logger")
+        return self.fn(config, Logger.of_run(run))
+
+
+def wants_logger(fn: Callable[..., Any]) -> bool:
+    """True for pyexp's two-parameter form ``def exp(config, logger)``."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
+
 
 def _report(record: dict[str, Any]) -> dict[str, Any]:
     """Print an error record's traceback to ``sys.stderr`` (the config's ``stderr.log`` while
@@ -97,7 +127,9 @@ def _report(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def success_record(config: Config, outputs: Any) -> dict[str, Any]:
-    record: dict[str, Any] = dict(outputs) if isinstance(outputs, Mapping) else {"result": outputs}
+    record: dict[str, Any] = (
+        dict(outputs) if isinstance(outputs, Mapping) else {"result": outputs, "value": outputs}
+    )
     record["name"] = config.get("name")
     record["config"] = config
     return record
@@ -118,7 +150,11 @@ def error_record(
 
 
 def open_run(
-    experiment: str, config: Mapping[str, Any], *, capture_exit: bool | None = None
+    experiment: str,
+    config: Mapping[str, Any],
+    *,
+    capture_exit: bool | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Any:
     """Open (or resume) the config's run directory as a labtrack run; None if that fails.
 
@@ -134,6 +170,7 @@ def open_run(
             name=str(config.get("name") or "config"),
             config=body,
             run_dir=config["out"],
+            tags=dict(tags) if tags else None,
             durable=False,  # result.pkl decides completion; see cache.write_result
             capture_exit=(
                 threading.current_thread() is threading.main_thread()

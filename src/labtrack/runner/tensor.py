@@ -3,6 +3,10 @@
 Data is one flat list in row-major order plus a shape; no numpy, so it holds any Python object.
 Selections by name pattern or dict query keep the grid when the matches form one (a sub-grid
 of the original axes) and are flat otherwise.
+
+Indexing follows pyexp's ``Tensor`` so that code written for it runs unchanged: a single int is
+a flat (row-major) index, a tuple indexes per axis, a selection that matches exactly one element
+is that element, and one that matches nothing raises ``IndexError`` naming the pattern.
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ class Tensor:
     """Configs or results laid out on the grid that ``sweep`` builds.
 
     >>> t = Tensor([{"name": f"a_{i}{j}", "x": i, "y": j} for i in range(2) for j in range(3)], shape=(2, 3))
-    >>> t.shape, len(t), t[1, 2]["name"], t[:, 0].shape
-    ((2, 3), 6, 'a_12', (2,))
-    >>> [r["name"] for r in t[{"x": 1, "y": 0}]]
-    ['a_10']
+    >>> t.shape, len(t), t[1, 2]["name"], t[:, 0].shape, t[4]["name"]
+    ((2, 3), 6, 'a_12', (2,), 'a_11')
+    >>> t[{"x": 1, "y": 0}]["name"], [r["name"] for r in t[{"y": 0}]]
+    ('a_10', ['a_00', 'a_10'])
 
-    Indexing: an int or slice per axis (missing trailing axes mean ``:``; all ints give one
-    element); a string is a glob on ``name`` (an exact name without wildcards gives that one
-    element); a dict matches dotted keys (``{"config.lr": 0.1}``) against every element.
-    Iteration and ``len`` are over all elements, in row-major order.
+    Indexing: a single int is a flat index in row-major order (``t[0]`` is the first element,
+    as in pyexp); a tuple has an int or slice per axis (missing trailing axes mean ``:``; all
+    ints give one element); a string is a glob on ``name``; a dict matches dotted keys
+    (``{"config.lr": 0.1}``) or nested dicts, partially (``{"mlp": {"width": 32}}`` matches
+    whatever else ``mlp`` holds). A string or dict that matches exactly one element gives that
+    element, several give a ``Tensor``, none raise ``IndexError``. Iteration and ``len`` are
+    over all elements, in row-major order.
     """
 
     __slots__ = ("_data", "_shape")
@@ -84,6 +91,11 @@ class Tensor:
             return self._by_query(key)
         if callable(key):
             return self._select([i for i, e in enumerate(self._data) if key(e)], repr(key))
+        if isinstance(key, int) and not isinstance(key, bool):
+            n = len(self._data)
+            if not -n <= key < n:
+                raise IndexError(f"index {key} out of range for a tensor of {n} elements")
+            return self._data[key]
         if not isinstance(key, tuple):
             key = (key,)
         return self._by_position(key)
@@ -129,29 +141,29 @@ class Tensor:
     def _by_pattern(self, pattern: str) -> Any:
         names = [e.get("name") if isinstance(e, Mapping) else None for e in self._data]
         if not _GLOB_CHARS.search(pattern):
-            exact = [i for i, n in enumerate(names) if n == pattern]
-            if len(exact) == 1:
-                return self._data[exact[0]]
-            return self._select(exact, repr(pattern))
-        regex = re.compile(fnmatch.translate(pattern))
-        hits = [i for i, n in enumerate(names) if isinstance(n, str) and regex.match(n)]
-        return self._select(hits, repr(pattern))
+            hits = [i for i, n in enumerate(names) if n == pattern]
+        else:
+            regex = re.compile(fnmatch.translate(pattern))
+            hits = [i for i, n in enumerate(names) if isinstance(n, str) and regex.match(n)]
+        return self._one_or_many(hits, f"pattern {pattern!r}")
 
-    def _by_query(self, query: Mapping[str, Any]) -> Tensor:
+    def _by_query(self, query: Mapping[str, Any]) -> Any:
         tests = [(_getter(str(k)), v) for k, v in query.items()]
-        missing = _MISSING
         hits = [
             i
             for i, e in enumerate(self._data)
-            if all((v2 := get(e)) is not missing and v2 == want for get, want in tests)
+            if all(_matches(get(e), want) for get, want in tests)
         ]
-        return self._select(hits, repr(dict(query)), allow_empty=True)
+        return self._one_or_many(hits, f"query {dict(query)!r}")
 
-    def _select(self, hits: list[int], what: str, allow_empty: bool = False) -> Tensor:
+    def _one_or_many(self, hits: list[int], what: str) -> Any:
+        if len(hits) == 1:
+            return self._data[hits[0]]
+        return self._select(hits, what)
+
+    def _select(self, hits: list[int], what: str) -> Tensor:
         if not hits:
-            if allow_empty:
-                return Tensor([], (0,))
-            raise IndexError(f"No configs match pattern {what}")
+            raise IndexError(f"No configs match {what}")
         data = [self._data[i] for i in hits]
         if len(self._shape) > 1:
             per_axis: list[set[int]] = [set() for _ in self._shape]
@@ -168,6 +180,15 @@ class Tensor:
         """One row per element, nested keys flattened to dotted columns (``config.lr``)."""
         pd: Any = require("pandas", "data", "Tensor.to_pandas")
         return pd.DataFrame([_flatten(e) if isinstance(e, Mapping) else {"value": e} for e in self])
+
+
+def _matches(value: Any, want: Any) -> bool:
+    """``value == want``, except that a dict ``want`` matches any mapping holding its items."""
+    if value is _MISSING:
+        return False
+    if isinstance(want, Mapping) and isinstance(value, Mapping):
+        return all(k in value and _matches(value[k], v) for k, v in want.items())
+    return bool(value == want)
 
 
 def _getter(dotted: str) -> Callable[[Any], Any]:
@@ -214,3 +235,8 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+#: pyexp's names for a ``Tensor`` of configs and of results (the same class).
+ConfigTensor = Tensor
+ResultTensor = Tensor

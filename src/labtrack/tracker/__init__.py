@@ -28,12 +28,14 @@ from .config import (
     PersistenceConfig,
     StatsConfig,
     TrackerConfig,
+    TrieyeConfig,
 )
 from .schemas import BufferData, CheckpointData, LoadedTrainingState, RawMetricEvent
 from .tracker import Tracker
 
 if TYPE_CHECKING:  # pragma: no cover
     TrackerActor: Any
+    TrieyeActor: Any
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -48,11 +50,13 @@ __all__ = [
     "TrackerActor",
     "TrackerClient",
     "TrackerConfig",
+    "TrieyeActor",
+    "TrieyeConfig",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "TrackerActor":
+    if name in ("TrackerActor", "TrieyeActor"):  # TrieyeActor: trieye's name, the same class
         from .actor import actor_class
 
         value = actor_class()

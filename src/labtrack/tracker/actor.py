@@ -9,6 +9,11 @@ a time; aggregation runs on the tracker's own background thread). Override them 
 
 Every method is a boundary: an exception raised by one call travels to the caller's
 ``ray.get`` as usual and leaves the actor alive for the next call.
+
+trieye's methods are here under trieye's names too (``log_batch_events``, ``get_state`` /
+``set_state``, ``get_actor_name``, ``get_config``, ``get_run_base_dir_str``,
+``save_run_config``, ``close_tb_writer``), and ``process_and_log`` takes its
+``current_global_step=`` keyword. :func:`actor_name` gives trieye-style actor names.
 """
 
 from __future__ import annotations
@@ -38,11 +43,18 @@ class TrackerActorBody:
     def log_events(self, batch: Iterable[RawMetricEvent | EventTuple]) -> int:
         return self._tracker.log_events(batch)
 
-    def process_and_log(self, step: int) -> None:
-        self._tracker.process_and_log(step)
+    def log_batch_events(self, events: Iterable[RawMetricEvent]) -> int:
+        return self._tracker.log_batch_events(events)
 
-    def force_process_and_log(self, step: int) -> None:
-        self._tracker.force_process_and_log(step)
+    def process_and_log(
+        self, current_global_step: int | None = None, *, step: int | None = None
+    ) -> None:
+        self._tracker.process_and_log(current_global_step, step=step)
+
+    def force_process_and_log(
+        self, current_global_step: int | None = None, *, step: int | None = None
+    ) -> None:
+        self._tracker.force_process_and_log(current_global_step, step=step)
 
     def save_training_state(self, **kwargs: Any) -> str:
         return self._tracker.save_training_state(**kwargs)
@@ -55,6 +67,34 @@ class TrackerActorBody:
 
     def get_run_base_dir(self) -> str:
         return self._tracker.get_run_base_dir()
+
+    def get_run_base_dir_str(self) -> str:
+        return self._tracker.get_run_base_dir_str()
+
+    def get_config(self) -> TrackerConfig:
+        return self._tracker.get_config()
+
+    def save_run_config(self, configs: Mapping[str, Any]) -> str:
+        return self._tracker.save_run_config(configs)
+
+    def get_state(self) -> dict[str, Any]:
+        return self._tracker.get_state()
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self._tracker.set_state(state)
+
+    def close_tb_writer(self) -> None:
+        self._tracker.close_tb_writer()
+
+    def get_actor_name(self) -> str:
+        """The name Ray knows this actor by, else the trieye-style name of its run."""
+        try:
+            import ray
+
+            name = ray.get_runtime_context().get_actor_name()
+        except Exception:  # outside an actor (the body used directly)
+            name = None
+        return name or actor_name(self._tracker.config.run_name)
 
     def get_counts(self) -> Mapping[str, Any]:
         return self._tracker.get_counts()
@@ -69,6 +109,15 @@ class TrackerActorBody:
 
     def shutdown(self) -> None:
         self._tracker.shutdown()
+
+
+def actor_name(run_name: str) -> str:
+    """trieye's actor name for a run: ``"trieye_actor_<run_name>"``.
+
+    >>> actor_name("run_1")
+    'trieye_actor_run_1'
+    """
+    return f"trieye_actor_{run_name}"
 
 
 @functools.cache

@@ -54,7 +54,8 @@ class _Series:
     low: float = math.inf
     high: float = -math.inf
     last: float = math.nan
-    seen: bool = False  # received any value ever (rates log 0.0 only after that)
+    seen: bool = False  # received any value ever
+    event_time: float | None = None  # timestamp of the newest event given one (epoch seconds)
     last_log_step: int = 0
     last_log_time: float = 0.0
 
@@ -87,7 +88,8 @@ class _Series:
 def _aggregate(metric: MetricConfig, s: _Series, elapsed: float) -> float | None:
     how = metric.aggregation
     if how == "rate":
-        return s.total / elapsed if elapsed > 0 and s.seen else None
+        # a window with no time or no events has no rate: nothing is logged (not a 0.0)
+        return s.total / elapsed if elapsed > 0 and s.count > 0 else None
     if s.count == 0:
         return None
     if how == "mean":
@@ -144,9 +146,15 @@ class Aggregator:
         self.latest_values: dict[str, float] = {}  # last aggregate of every metric
 
     def add(
-        self, name: str, value: float, step: int, context: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        value: float,
+        step: int,
+        context: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
     ) -> None:
-        """Route one event to the metrics that listen to ``name``."""
+        """Route one event to the metrics that listen to ``name``; ``timestamp`` (epoch
+        seconds, when the event happened) places it on the ``wall_time`` axis."""
         counts = self.counts
         counts["received"] += 1
         if name == self._episode_event:
@@ -179,17 +187,20 @@ class Aggregator:
             values = series.values
             values.append(v)
             series.seen = True
+            if timestamp is not None:
+                series.event_time = timestamp
             if len(values) >= FOLD_AT:
                 series.fold()
 
     def add_many(self, batch: Iterable[Any]) -> None:
-        """``add`` for each ``(name, value, step, context)`` tuple; malformed ones are counted
+        """``add`` for each ``(name, value, step, context[, timestamp])`` tuple; malformed ones are counted
         as ``invalid`` (and reported once) instead of raising."""
         add = self.add
         for item in batch:
             try:
-                name, value, step, context = item
-                add(name, value, step, context)
+                if len(item) not in (4, 5):  # (name, value, step, context[, timestamp])
+                    raise ValueError(item)
+                add(*item)
             except (TypeError, ValueError):
                 self.counts["invalid"] += 1
                 if self.counts["invalid"] == 1:
@@ -216,6 +227,7 @@ class Aggregator:
                     continue
             series.fold()
             value = _aggregate(metric, series, now - series.last_log_time)
+            event_time, series.event_time = series.event_time, None
             series.reset(step, now)
             if value is None:
                 continue
@@ -225,7 +237,7 @@ class Aggregator:
                     Point(
                         metric.name,
                         value,
-                        self._x(metric, step),
+                        self._x(metric, step, event_time),
                         step,
                         tuple(metric.log_to),
                         metric.x_axis,
@@ -233,9 +245,10 @@ class Aggregator:
                 )
         return points
 
-    def _x(self, metric: MetricConfig, step: int) -> int:
+    def _x(self, metric: MetricConfig, step: int, event_time: float | None = None) -> int:
         if metric.x_axis == "wall_time":
-            return int(self._wall_clock() - self.start_wall_time)
+            at = event_time if event_time is not None else self._wall_clock()
+            return max(0, int(at - self.start_wall_time))
         if metric.x_axis == "episode":
             return self.episodes
         return step

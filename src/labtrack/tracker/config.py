@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
@@ -51,7 +51,9 @@ class MetricConfig(BaseModel):
     name: str = Field(min_length=1)  # name the aggregated value is logged under; unique
     source: str = "custom"  # origin of the events (informational: "worker", "trainer", ...)
     raw_event_name: str | None = None  # RawMetricEvent.name that feeds it; None = `name`
-    aggregation: AggregationMethod = "mean"  # how values of one logging interval combine
+    aggregation: AggregationMethod = (
+        "latest"  # how values of one interval combine (trieye's default)
+    )
     log_frequency_steps: int = Field(default=1, ge=0)  # log every N global steps; 0 = off
     log_frequency_seconds: float = Field(default=0.0, ge=0.0)  # log every N seconds; 0 = off
     log_to: list[LogTarget] = Field(default_factory=lambda: list(_TRAIN))
@@ -139,13 +141,44 @@ class PersistenceConfig(BaseModel):
     BUFFER_FILENAME: str = "buffer.pkl"
     CONFIG_FILENAME: str = "configs.json"
     SAVE_BUFFER: bool = True  # False: save_buffer=True requests are ignored
-    BUFFER_SAVE_FREQ_STEPS: int = Field(default=10, ge=1)  # advice for the caller's save cadence
+    BUFFER_SAVE_FREQ_STEPS: int = Field(default=1000, ge=1)  # advice for the caller's save cadence
     KEEP_LAST_N_CHECKPOINTS: int = Field(default=5, ge=0)  # step-numbered checkpoints kept
     AUTO_RESUME_LATEST: bool = True  # load_initial_state looks in the app's previous runs
     RESUME_RUN_NAME: str | None = None  # resume this run of the app instead of the latest
     LOAD_CHECKPOINT_PATH: str | None = None  # explicit checkpoint file (wins over the above)
     LOAD_BUFFER_PATH: str | None = None  # explicit buffer file
     MLFLOW_TRACKING_URI_OVERRIDE: str | None = None  # e.g. "sqlite:///mlflow.db" or a server
+    # trieye's other folder names, accepted so that its configs load (labtrack logs into the run
+    # itself and MLflow into MLFLOW_DB_FILENAME, so these name no folder of ours)
+    MLFLOW_DIR_NAME: str = "mlruns"
+    LOG_DIR_NAME: str = "logs"
+    PROFILE_DIR_NAME: str = "profile_data"
+    # trieye's copies of TrackerConfig.app_name / run_name, kept in sync by TrackerConfig (not
+    # dumped: the top-level names are the ones that count)
+    APP_NAME: str = Field(default="default_app", exclude=True)
+    RUN_NAME: str = Field(default="default_run", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed(cls, data: Any) -> Any:
+        # model_dump() includes the computed MLFLOW_TRACKING_URI; validating that dump again
+        # (configs.json, a round trip) must not fail on it. A value that is not what would be
+        # computed anyway is kept as the override, so nothing the file says is lost.
+        if isinstance(data, dict) and "MLFLOW_TRACKING_URI" in data:
+            data = dict(data)
+            uri = data.pop("MLFLOW_TRACKING_URI")
+            if uri and not data.get("MLFLOW_TRACKING_URI_OVERRIDE"):
+                default = cls._default_uri(
+                    str(data.get("ROOT_DATA_DIR", ".labtrack_data")),
+                    str(data.get("MLFLOW_DB_FILENAME", "mlflow.db")),
+                )
+                if uri != default:
+                    data["MLFLOW_TRACKING_URI_OVERRIDE"] = uri
+        return data
+
+    @staticmethod
+    def _default_uri(root: str, db: str) -> str:
+        return "sqlite:///" + Path(root, db).resolve().as_posix()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -153,7 +186,7 @@ class PersistenceConfig(BaseModel):
         """``MLFLOW_TRACKING_URI_OVERRIDE`` or an SQLite store in ``ROOT_DATA_DIR``."""
         if self.MLFLOW_TRACKING_URI_OVERRIDE:
             return self.MLFLOW_TRACKING_URI_OVERRIDE
-        return "sqlite:///" + Path(self.ROOT_DATA_DIR, self.MLFLOW_DB_FILENAME).resolve().as_posix()
+        return self._default_uri(self.ROOT_DATA_DIR, self.MLFLOW_DB_FILENAME)
 
     @property
     def mlflow_artifact_location(self) -> str:
@@ -193,6 +226,13 @@ class TrackerConfig(BaseModel):
                 _one_of(target, LOG_TARGETS, "mirror")
         return value
 
+    @model_validator(mode="after")
+    def _sync_names(self) -> TrackerConfig:
+        # as trieye: the persistence config carries the top-level names
+        self.persistence.APP_NAME = self.app_name
+        self.persistence.RUN_NAME = self.run_name
+        return self
+
     @property
     def run_dir(self) -> Path:
         """``<ROOT_DATA_DIR>/<app_name>/<RUNS_DIR_NAME>/<run_name>``."""
@@ -200,72 +240,70 @@ class TrackerConfig(BaseModel):
         return Path(p.ROOT_DATA_DIR, self.app_name, p.RUNS_DIR_NAME, self.run_name)
 
 
-#: A sensible set of metrics for RL training. Event names are the ``raw_event_name`` (or ``name``).
+def _every(
+    name: str,
+    *,
+    steps: int = 0,
+    seconds: float = 0.0,
+    aggregation: AggregationMethod = "latest",
+    event: str | None = None,
+    context_key: str | None = None,
+    rate_of: str | None = None,
+    log_to: list[LogTarget] | None = None,
+) -> MetricConfig:
+    return MetricConfig(
+        name=name,
+        source="custom",
+        raw_event_name=event,
+        aggregation=aggregation,
+        log_frequency_steps=steps,
+        log_frequency_seconds=seconds,
+        log_to=list(log_to or _TRAIN),
+        context_key=context_key,
+        rate_numerator_event=rate_of,
+    )
+
+
+#: trieye's default metrics (same names, events, aggregations and frequencies), plus labtrack's
+#: ``Episode/Score``. Event names are the ``raw_event_name`` (or ``name``).
 DEFAULT_METRICS: list[MetricConfig] = [
-    MetricConfig(name="Loss/Total", source="trainer", log_frequency_steps=10, log_to=_ALL),
-    MetricConfig(name="Loss/Policy", source="trainer", log_frequency_steps=10, log_to=_TRAIN),
-    MetricConfig(name="Loss/Value", source="trainer", log_frequency_steps=10, log_to=_TRAIN),
-    MetricConfig(name="Loss/Entropy", source="trainer", log_frequency_steps=10, log_to=_TRAIN),
-    MetricConfig(
-        name="LearningRate", source="trainer", aggregation="latest", log_frequency_steps=10
+    *(_every(n, steps=10, aggregation="mean") for n in ("Loss/Total", "Loss/Policy")),
+    *(_every(n, steps=10, aggregation="mean") for n in ("Loss/Value", "Loss/Entropy")),
+    _every("Loss/Mean_Abs_TD_Error", steps=10, aggregation="mean"),
+    _every("LearningRate", steps=10),
+    *(
+        _every(n, seconds=5.0, aggregation="mean", event="episode_end", context_key=k)
+        for n, k in (
+            ("Episode/Final_Score", "score"),
+            ("Episode/Length", "length"),
+            ("Episode/Triangles_Cleared_Total", "triangles_cleared"),
+        )
     ),
-    MetricConfig(
-        name="Episode/Score",
-        source="worker",
-        raw_event_name="episode_end",
-        context_key="score",
-        log_frequency_steps=10,
-        log_to=_ALL,
+    _every(
+        "Episode/Score", seconds=5.0, aggregation="mean", event="episode_end", context_key="score"
     ),
-    MetricConfig(
-        name="Episode/Length",
-        source="worker",
-        raw_event_name="episode_end",
-        context_key="length",
-        log_frequency_steps=10,
+    _every("MCTS/Avg_Simulations_Per_Step", seconds=10.0, aggregation="mean", event="mcts_step"),
+    _every("RL/Step_Reward_Mean", seconds=10.0, aggregation="mean", event="step_reward"),
+    *(
+        _every(n, seconds=5.0)
+        for n in (
+            "Buffer/Size",
+            "Progress/Total_Simulations",
+            "Progress/Episodes_Played",
+            "Progress/Weight_Updates_Total",
+        )
     ),
-    MetricConfig(
-        name="Buffer/Size",
-        source="trainer",
-        aggregation="latest",
-        log_frequency_steps=10,
-        log_to=_ALL,
+    *(_every(n, seconds=10.0) for n in ("System/Num_Active_Workers", "System/Num_Pending_Tasks")),
+    *(
+        _every(n, seconds=5.0, aggregation="rate", rate_of=e, log_to=_ALL)
+        for n, e in (
+            ("Rate/Steps_Per_Sec", "step_completed"),
+            ("Rate/Episodes_Per_Sec", "episode_end"),
+            ("Rate/Simulations_Per_Sec", "mcts_step"),  # the mcts_step value is the simulations
+        )
     ),
-    MetricConfig(
-        name="Progress/Episodes_Played",
-        source="trainer",
-        aggregation="latest",
-        log_frequency_steps=10,
-    ),
-    MetricConfig(
-        name="Progress/Total_Simulations",
-        source="worker",
-        aggregation="latest",
-        log_frequency_steps=10,
-    ),
-    MetricConfig(
-        name="Rate/Steps_Per_Sec",
-        source="trainer",
-        aggregation="rate",
-        rate_numerator_event="step_completed",
-        log_frequency_steps=0,
-        log_frequency_seconds=5.0,
-        log_to=_ALL,
-    ),
-    MetricConfig(
-        name="Rate/Episodes_Per_Sec",
-        source="worker",
-        aggregation="rate",
-        rate_numerator_event="episode_end",
-        log_frequency_steps=0,
-        log_frequency_seconds=5.0,
-    ),
-    MetricConfig(
-        name="Rate/Simulations_Per_Sec",
-        source="worker",
-        aggregation="rate",
-        rate_numerator_event="simulations_completed",
-        log_frequency_steps=0,
-        log_frequency_seconds=5.0,
-    ),
+    _every("PER/Beta", steps=10),
 ]
+
+#: trieye's name for :class:`TrackerConfig`.
+TrieyeConfig = TrackerConfig

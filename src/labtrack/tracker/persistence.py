@@ -188,10 +188,17 @@ class RunFiles:
             with contextlib.suppress(OSError):
                 path.unlink()
 
-    def save_buffer(self, items: list[Any]) -> Path:
-        """Write the buffer file atomically."""
+    def save_buffer(self, items: list[Any], step: int | None = None) -> Path:
+        """Write the buffer atomically: ``buffer_step_<step>.pkl`` (as trieye) and
+        ``buffer.pkl`` beside it, the file loading reads. Returns ``buffer.pkl``."""
         path = self.buffers / self.p.BUFFER_FILENAME
-        atomic_write(path, encode("buffer", {"buffer_list": items}))
+        blob = encode("buffer", {"buffer_list": items})
+        if step is None:
+            atomic_write(path, blob)
+            return path
+        step_file = self.buffers / f"buffer_step_{step}.pkl"
+        atomic_write(step_file, blob)
+        _link_into_place(step_file, path)
         return path
 
     def save_configs(self, configs: Mapping[str, Any]) -> Path:

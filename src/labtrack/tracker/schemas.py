@@ -19,6 +19,7 @@ class RawMetricEvent(BaseModel):
     """One raw data point sent by a training loop or a worker.
 
     ``value`` may be NaN or infinite: such events are skipped (and counted) by the tracker.
+    ``timestamp`` (trieye's optional field) is the time the event happened, in epoch seconds.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -27,10 +28,17 @@ class RawMetricEvent(BaseModel):
     value: float
     global_step: int = Field(ge=0)
     context: dict[str, Any] = Field(default_factory=dict)
+    #: when the event happened (epoch seconds, ``time.time()``); None: when the tracker got it.
+    #: Used as the event's time on the ``wall_time`` x axis.
+    timestamp: float | None = None
 
     def is_finite(self) -> bool:
         """True when ``value`` is a finite number."""
         return math.isfinite(self.value)
+
+    def is_valid(self) -> bool:
+        """trieye's name for :meth:`is_finite`."""
+        return self.is_finite()
 
 
 class CheckpointData(BaseModel):

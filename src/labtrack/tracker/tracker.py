@@ -44,7 +44,10 @@ from .schemas import CheckpointData, LoadedTrainingState, RawMetricEvent
 
 log = logging.getLogger(__name__)
 
-EventTuple = tuple[str, float, int, "Mapping[str, Any] | None"]
+EventTuple = (
+    tuple[str, float, int, "Mapping[str, Any] | None"]
+    | tuple[str, float, int, "Mapping[str, Any] | None", float]  # + the event's timestamp
+)
 _MIRROR_MODULE = {"mlflow": "mlflow", "tensorboard": "tensorboardX", "console": "rich"}
 
 
@@ -98,7 +101,11 @@ class Tracker:
         self._stop = threading.Event()
         self._closed = False
         self._requested_step = self._agg.last_processed_step
-        self._sinks = self._open_sinks(chosen, saved.get("sink_ids", {}))
+        # Mirrors open on the background thread (importing MLflow and opening its run take
+        # seconds): a new tracker, or actor, answers at once; their calls are queued meanwhile.
+        self._sinks = {s.name: s for s in (_guarded(sink) for sink in chosen)}
+        self._resume_ids: Mapping[str, str] = saved.get("sink_ids", {})
+        self._mirrors_open = threading.Event()
         self.files.save_configs({"tracker": self.config.model_dump(mode="json")})
         params = _flat_params(self.config)
         for sink in self._sinks.values():
@@ -112,29 +119,43 @@ class Tracker:
         """Queue one event (microseconds; aggregation happens on the background thread)."""
         if event.__class__ is not RawMetricEvent:
             raise TypeError(f"log_event() takes a RawMetricEvent, got {type(event).__name__}")
-        self._pending.append((event.name, event.value, event.global_step, event.context))
+        if event.timestamp is None:
+            self._pending.append((event.name, event.value, event.global_step, event.context))
+        else:
+            self._pending.append(
+                (event.name, event.value, event.global_step, event.context, event.timestamp)
+            )
         if len(self._pending) >= self._max_pending:
             self._drain()
 
     def log_events(self, batch: Iterable[RawMetricEvent | EventTuple]) -> int:
         """Queue many events: ``RawMetricEvent`` objects or ``(name, value, step, context)``
         tuples as the batching client sends them. Returns how many were queued."""
-        items = [
-            (e.name, e.value, e.global_step, e.context) if isinstance(e, RawMetricEvent) else e
-            for e in batch
-        ]
+        items = [_as_tuple(e) if isinstance(e, RawMetricEvent) else e for e in batch]
         self._pending.extend(items)
         if len(self._pending) >= self._max_pending:
             self._drain()
         return len(items)
 
-    def process_and_log(self, step: int) -> None:
-        """Note that training reached ``step``; metrics due are logged on the next processing."""
-        self._requested_step = max(self._requested_step, int(step))
+    def log_batch_events(self, events: Iterable[RawMetricEvent]) -> int:
+        """trieye's name for :meth:`log_events`."""
+        return self.log_events(events)
 
-    def force_process_and_log(self, step: int) -> None:
-        """Aggregate and log everything pending now, at ``step``; on disk when it returns."""
-        self.process_and_log(step)
+    def process_and_log(
+        self, current_global_step: int | None = None, *, step: int | None = None
+    ) -> None:
+        """Note that training reached ``current_global_step`` (trieye's keyword; ``step=``
+        also works); metrics due are logged on the next processing."""
+        at = _step_arg(current_global_step, step)
+        self._requested_step = max(self._requested_step, at)
+
+    def force_process_and_log(
+        self, current_global_step: int | None = None, *, step: int | None = None
+    ) -> None:
+        """Aggregate and log everything pending now, at ``current_global_step`` (or ``step=``);
+        on disk when it returns."""
+        self.process_and_log(_step_arg(current_global_step, step))
+        self._open_mirrors()
         self._process(force=True)
         with self._lock:
             self.run.flush()
@@ -179,7 +200,20 @@ class Tracker:
         for key, value in counts.items():
             self.run.summary[f"tracker_events_{key}"] = value
 
+    def _open_mirrors(self) -> None:
+        """Open every mirror (once; later calls return at once)."""
+        if self._mirrors_open.is_set():
+            return
+        with self._lock:
+            if not self._mirrors_open.is_set():
+                self._open_sinks(list(self._sinks.values()), self._resume_ids)
+                self._mirrors_open.set()
+
     def _loop(self) -> None:
+        try:
+            self._open_mirrors()
+        except Exception:  # the one boundary (GuardedSink already keeps failures to itself)
+            log.exception("tracker: opening the mirrors failed")
         interval = self.config.stats.processing_interval_seconds
         next_process = time.monotonic() + interval
         while not self._stop.is_set():
@@ -283,7 +317,9 @@ class Tracker:
         latest = self.files.save_checkpoint(ckpt, is_best=is_best)
         buffer_path = None
         if save_buffer and self.config.persistence.SAVE_BUFFER:
-            buffer_path = self.files.save_buffer(to_cpu(list(buffer_content or [])))
+            buffer_path = self.files.save_buffer(
+                to_cpu(list(buffer_content or [])), step=global_step
+            )
         configs = self.files.save_configs(
             {
                 "tracker": self.config.model_dump(mode="json"),
@@ -340,13 +376,56 @@ class Tracker:
     # ------------------------------------------------------------------ information
 
     def get_mlflow_run_id(self) -> str | None:
-        """The MLflow run id, or None when there is no MLflow mirror (or it never opened)."""
+        """The MLflow run id, or None when there is no MLflow mirror, or it has not opened yet
+        (mirrors open in the background; ``force_process_and_log`` waits for them)."""
         sink = self._sinks.get("mlflow")
         return sink.backend_id if sink is not None else None
 
     def get_run_base_dir(self) -> str:
         """The run directory (a labtrack run): ``<ROOT_DATA_DIR>/<app>/runs/<run_name>``."""
         return str(self.files.run_dir)
+
+    def get_run_base_dir_str(self) -> str:
+        """trieye's name for :meth:`get_run_base_dir`."""
+        return self.get_run_base_dir()
+
+    def get_config(self) -> TrackerConfig:
+        """A copy of this tracker's configuration."""
+        return self.config.model_copy(deep=True)
+
+    def save_run_config(self, configs: Mapping[str, Any]) -> str:
+        """Write ``configs`` (with this tracker's own under ``tracker``) as ``configs.json``
+        and mirror it; returns the file's path."""
+        path = self.files.save_configs(
+            {"tracker": self.config.model_dump(mode="json"), **dict(configs)}
+        )
+        with self._lock:
+            for sink in self._sinks.values():
+                sink.log_artifact(path, name="configs")
+        return str(path)
+
+    def get_state(self) -> dict[str, Any]:
+        """The step state a checkpoint carries (``CheckpointData.actor_state``)."""
+        self._drain()
+        with self._lock:
+            return {"aggregator": self._agg.state_dict()}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from :meth:`get_state` (as ``load_initial_state`` does)."""
+        with self._lock:
+            agg = dict(state.get("aggregator", state))
+            agg.pop("counts", None)
+            self._agg.load_state_dict(agg)
+            self._requested_step = max(self._requested_step, self._agg.last_processed_step)
+
+    def close_tb_writer(self) -> None:
+        """Flush and close the TensorBoard mirror (trieye's call; the rest keep running)."""
+        self._open_mirrors()
+        with self._lock:
+            sink = self._sinks.pop("tensorboard", None)
+            if sink is not None:
+                sink.flush()
+                sink.close()
 
     def get_counts(self) -> dict[str, Any]:
         """Event counters (received, nonfinite, unknown, ...) and the step state."""
@@ -376,6 +455,7 @@ class Tracker:
         self._wake.set()
         self._thread.join(timeout=10)
         try:
+            self._open_mirrors()
             self._process(force=True)
         finally:
             with self._lock:
@@ -393,6 +473,24 @@ class Tracker:
         tb: TracebackType | None,
     ) -> None:
         self.shutdown()
+
+
+def _guarded(sink: Sink) -> GuardedSink:
+    return sink if isinstance(sink, GuardedSink) else GuardedSink(sink)
+
+
+def _as_tuple(e: RawMetricEvent) -> EventTuple:
+    if e.timestamp is None:
+        return (e.name, e.value, e.global_step, e.context)
+    return (e.name, e.value, e.global_step, e.context, e.timestamp)
+
+
+def _step_arg(current_global_step: int | None, step: int | None) -> int:
+    if current_global_step is None and step is None:
+        raise TypeError("process_and_log() needs the step: current_global_step=N (or step=N)")
+    if current_global_step is not None and step is not None and current_global_step != step:
+        raise TypeError("give current_global_step or step, not both")
+    return int(current_global_step if current_global_step is not None else step)  # type: ignore[arg-type]
 
 
 def _flat_params(config: TrackerConfig) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from labtrack.errors import ExecutorError
+from labtrack.errors import ExecutorError, UnknownExecutorError
 from labtrack.runner.config import Config
 
 ExecutorName = Literal["inline", "subprocess", "fork", "ray"]
@@ -64,7 +64,8 @@ def get_executor(executor: str | Executor | None = None) -> Executor:
     ``ray://host:port`` (Ray client), ``ray:auto`` / ``ray:<address>`` (existing cluster).
 
     Raises:
-        ExecutorError: an unknown name (the message lists the valid ones), or ``fork`` where
+        UnknownExecutorError: (a ``ValueError``) an unknown name (the message lists the valid
+            ones); ExecutorError, or ``fork`` where
             the platform has no ``fork``.
     """
     if isinstance(executor, Executor):
@@ -98,7 +99,7 @@ def get_executor(executor: str | Executor | None = None) -> Executor:
         if not address:
             raise ExecutorError("executor 'ray:' needs an address, e.g. 'ray:auto'")
         return RayExecutor(address=address)
-    raise ExecutorError(
+    raise UnknownExecutorError(
         f"unknown executor {executor!r}; valid: {', '.join(EXECUTOR_NAMES)}, "
         "'ray://host:port', 'ray:auto', or an Executor instance"
     )
