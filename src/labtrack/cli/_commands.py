@@ -1,4 +1,4 @@
-"""``ls``, ``show`` and ``export``.
+"""``show`` and ``export`` (``ls`` is ``_ls``).
 
 User strings (names, config values, error messages, tracebacks) are printed as text, never as
 rich markup: ``[bold]`` in a run's name shows as typed.
@@ -9,49 +9,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import operator
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..store import RunError, RunView, Store
-
-_OPERATORS: list[tuple[str, Callable[[Any, Any], bool]]] = [
-    ("!=", operator.ne),
-    ("<=", operator.le),
-    (">=", operator.ge),
-    ("==", operator.eq),
-    ("<", operator.lt),
-    (">", operator.gt),
-    ("=", operator.eq),
-]
-
-
-def parse_where(expressions: list[str]) -> dict[str, Any]:
-    """``["config.lr=0.01", "summary.loss<0.5"]`` -> a ``where`` mapping for ``Store.runs``.
-
-    Values are read as YAML scalars, so ``0.01`` is a float, ``true`` a bool, ``adam`` a str.
-    """
-    where: dict[str, Any] = {}
-    for text in expressions:
-        key, op, raw = _split_condition(text)
-        value = yaml.safe_load(raw) if raw else ""
-        where[key] = value if op is operator.eq else _predicate(op, value)
-    return where
-
-
-def _split_condition(text: str) -> tuple[str, Callable[[Any, Any], bool], str]:
-    for symbol, op in _OPERATORS:
-        key, found, raw = text.partition(symbol)
-        if found and key.strip():
-            return key.strip(), op, raw.strip()
-    raise ValueError(f"--where {text!r}: expected KEY=VALUE (or !=, <, <=, >, >=)")
-
-
-def _predicate(op: Callable[[Any, Any], bool], value: Any) -> Callable[[Any], bool]:
-    return lambda actual: bool(op(actual, value))
 
 
 def _time(ts: float | None) -> str:
@@ -78,88 +39,9 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-_STATUS_STYLE = {
-    "completed": "green",
-    "running": "cyan",
-    "failed": "red",
-    "crashed": "magenta",
-    "killed": "yellow",
-    "unreadable": "red",
-}
-
-
-def cmd_ls(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from ..store._store import lookup
-
-    store = Store(args.dir, catalog=not args.no_catalog)
-    views = store.runs(
-        experiment=args.experiment, status=args.status, where=parse_where(args.where)
-    )
-    extra = [c.strip() for c in args.columns.split(",") if c.strip()]
-    errors = {view.id: _short_error(view) for view in views if not view.unreadable}
-    error_column = ["error"] if any(errors.values()) else []
-    table = Table(title=f"{len(views)} run(s) in {escape(str(store.dir))}", title_justify="left")
-    for column in ("id", "experiment", "name", "status", "started", "duration", *extra):
-        table.add_column(column, overflow="fold")
-    for column in error_column:
-        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=_ERROR_WIDTH)
-    table.add_column("summary", overflow="fold")
-    for view in views:
-        status = view.status
-        styled = f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
-        if view.unreadable:
-            dashes = ["-"] * (len(extra) + len(error_column))
-            table.add_row(
-                view.id,
-                "-",
-                escape(str(view.dir)),
-                styled,
-                "-",
-                "-",
-                *dashes,
-                escape(view.unreadable),
-            )
-            continue
-        summary = ", ".join(f"{k}={_fmt(v)}" for k, v in list(view.summary.items())[:4])
-        cells = [
-            _fmt(lookup(view._meta, c)) if lookup(view._meta, c) is not None else "-" for c in extra
-        ]
-        error_cells = [errors[view.id] or "-" for _ in error_column]
-        table.add_row(
-            view.id,
-            escape(view.experiment),
-            escape(view.name),
-            styled,
-            _time(view.start_time),
-            _duration(view.duration),
-            *map(escape, cells),
-            *(f"[red]{escape(e)}[/]" if e != "-" else e for e in error_cells),
-            escape(summary),
-        )
-    Console(soft_wrap=False, width=max(120, Console().width)).print(table)
-    return 0
-
-
-_ERROR_WIDTH = 60  # characters of the one-line error ``ls`` shows; ``show`` prints it all
-
-
 def _shown_error(view: RunView) -> RunError | None:
     """Why a failed or killed run ended, None otherwise (a completed run has no error)."""
     return view.error if view.status in ("failed", "killed") else None
-
-
-def _short_error(view: RunView) -> str | None:
-    """``ValueError: bad lr``: the first line of the run's error, cut to ``_ERROR_WIDTH``."""
-    error = _shown_error(view)
-    if error is None:
-        return None
-    lines = str(error).strip().splitlines()
-    line = lines[0] if lines else error.type
-    return line if len(line) <= _ERROR_WIDTH else line[: _ERROR_WIDTH - 1] + "…"
 
 
 def _find(ref: str, store_dir: str | None) -> RunView:

@@ -12,6 +12,7 @@ cannot be written (disk full, permissions) is reported once per outage and count
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -49,13 +50,15 @@ class MediaWriter:
         self._events: list[tuple[int, dict[str, Any]]] = []  # (record kind, record)
         self.lost = 0  # media and artifact files that could not be written
 
-    def log_text(self, tag: str, text: str, step: int | None = None) -> None:
+    def log_text(
+        self, tag: str, text: str, step: int | None = None, wall_time: float | None = None
+    ) -> None:
         check_tag(tag)
         if not isinstance(text, str):
             raise TypeError(f"text for tag {tag!r} must be a str, got {type(text).__name__}")
         at = self._text_steps.get(tag, 0) if step is None else to_step(tag, step)
         self._text_steps[tag] = at + 1
-        self._text.append((tag, at, time.time(), text))
+        self._text.append((tag, at, _wall(tag, wall_time), text))
 
     def log_figure(self, tag: str, fig: Any, step: int | None, interactive: bool) -> None:
         from ._media import figure_files
@@ -75,7 +78,9 @@ class MediaWriter:
         record["interactive"] = bool(interactive)
         self._events.append((rec.KIND_MEDIA, {**record, **self._relative(files)}))
 
-    def log_image(self, tag: str, image: Any, step: int | None, fps: float) -> None:
+    def log_image(
+        self, tag: str, image: Any, step: int | None, fps: float, wall_time: float | None = None
+    ) -> None:
         from ._media import IMAGE_SUFFIXES, image_file
 
         check_tag(tag)
@@ -95,7 +100,7 @@ class MediaWriter:
         if path is None:
             return
         self._media_steps[("image", tag)] = at + 1
-        record = {"kind": "image", "tag": tag, "step": at, "wall": time.time()}
+        record = {"kind": "image", "tag": tag, "step": at, "wall": _wall(tag, wall_time)}
         self._events.append((rec.KIND_MEDIA, {**record, **self._relative({"path": path})}))
 
     def log_video(
@@ -220,6 +225,19 @@ class MediaWriter:
             k: (str(v.relative_to(self.dir)) if isinstance(v, Path) else v)
             for k, v in files.items()
         }
+
+
+def _wall(tag: str, wall_time: float | None) -> float:
+    """``wall_time`` checked (finite seconds since the epoch), or now."""
+    if wall_time is None:
+        return time.time()
+    try:
+        wall = float(wall_time)
+    except (TypeError, ValueError):
+        raise TypeError(f"wall_time for tag {tag!r} must be a number, got {wall_time!r}") from None
+    if not math.isfinite(wall):
+        raise ValueError(f"wall_time for tag {tag!r} must be finite, got {wall_time!r}")
+    return wall
 
 
 def _copy(source: Path, dest: Path, target: Path, inside: bool) -> tuple[int, str | None]:

@@ -442,10 +442,13 @@ class RunWriter:
         self._meta["tags"].update(_tags_dict(tags))
         self._meta_dirty = True
 
-    def log_text(self, tag: str, text: str, step: int | None = None) -> None:
-        """Record a piece of text; ``step=None`` continues the tag."""
+    def log_text(
+        self, tag: str, text: str, step: int | None = None, wall_time: float | None = None
+    ) -> None:
+        """Record a piece of text; ``step=None`` continues the tag; ``wall_time`` (seconds since
+        the epoch, default now) for text that happened earlier, as importers bring it."""
         self._check_open()
-        self._media.log_text(tag, text, step)
+        self._media.log_text(tag, text, step, wall_time)
 
     def log_figure(
         self, tag: str, fig: Any, step: int | None = None, interactive: bool = True
@@ -455,11 +458,19 @@ class RunWriter:
         self._check_open()
         self._media.log_figure(tag, fig, step, interactive)
 
-    def log_image(self, tag: str, image: Any, step: int | None = None, fps: float = 10.0) -> None:
+    def log_image(
+        self,
+        tag: str,
+        image: Any,
+        step: int | None = None,
+        fps: float = 10.0,
+        wall_time: float | None = None,
+    ) -> None:
         """Record an image: an HxW[xC] or CxHxW array, a PIL image, a T×H×W×C array (as an
-        animated GIF), or the path of a .png/.jpg/.gif/.webp file."""
+        animated GIF), or the path of a .png/.jpg/.gif/.webp file; ``wall_time`` as for
+        :meth:`log_text`."""
         self._check_open()
-        self._media.log_image(tag, image, step, fps)
+        self._media.log_image(tag, image, step, fps, wall_time)
 
     def log_video(
         self,
