@@ -45,11 +45,21 @@ _LAZY: dict[str, str] = {
     "ExecutorError": ".errors",
     "SerializationError": ".errors",
     "MissingExtraError": ".errors",
+    "DataLossError": ".errors",
+    "ConfigKeyError": ".errors",
+    "UnknownTypeError": ".errors",
+    "UnknownExecutorError": ".errors",
+    "RegistryError": ".errors",
+    "BuildTypeError": ".errors",
     # experiment runner
     "experiment": ".runner",
     "Experiment": ".runner",
     "Config": ".runner",
     "Tensor": ".runner",
+    "ConfigTensor": ".runner",
+    "ResultTensor": ".runner",
+    "Result": ".runner",
+    "stash": ".runner",
     "load_config": ".runner",
     "merge": ".runner",
     "sweep": ".runner",
@@ -75,13 +85,28 @@ _LAZY: dict[str, str] = {
     "BufferData": ".tracker",
     "LoadedTrainingState": ".tracker",
     "DEFAULT_METRICS": ".tracker",
+    "TrieyeConfig": ".tracker",
+    "TrieyeActor": ".tracker",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
 
 # sub-packages reachable as attributes (``labtrack.store.open_run``) without an explicit import
 _SUBMODULES = frozenset(
-    {"cli", "errors", "logger", "runner", "sinks", "store", "tracker", "viewer"}
+    {
+        "cli",
+        "errors",
+        "importers",
+        "integrations",
+        "logger",
+        "media",
+        "runner",
+        "sinks",
+        "store",
+        "tracker",
+        "tracking",
+        "viewer",
+    }
 )
 
 
@@ -103,15 +128,60 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._run import Run, current_run, start_run
     from .errors import (
+        BuildTypeError,
         ConfigError,
+        ConfigKeyError,
+        DataLossError,
         ExecutorError,
         LabtrackError,
         MissingExtraError,
+        RegistryError,
         RunLockedError,
         SerializationError,
         SinkError,
         StoreError,
+        UnknownExecutorError,
+        UnknownTypeError,
         UnreadableRunError,
     )
     from .logger import Logger, LogReader
+    from .runner import (
+        Config,
+        ConfigTensor,
+        Executor,
+        ExecutorName,
+        Experiment,
+        ForkExecutor,
+        InlineExecutor,
+        RayExecutor,
+        Result,
+        ResultTensor,
+        SubprocessExecutor,
+        Tensor,
+        build,
+        get_executor,
+        load_config,
+        merge,
+        register,
+    )
+    from .runner.experiment import experiment
+    from .runner.stash import stash
+    from .runner.sweep import sweep
     from .store import RunView, Store
+    from .tracker import (
+        DEFAULT_METRICS,
+        BufferData,
+        CheckpointData,
+        LoadedTrainingState,
+        MetricConfig,
+        PersistenceConfig,
+        RawMetricEvent,
+        StatsConfig,
+        Tracker,
+        TrackerClient,
+        TrackerConfig,
+        TrieyeConfig,
+    )
+
+    TrackerActor: Any  # a Ray actor class: Ray is imported when it is first looked up
+    TrieyeActor: Any
