@@ -13,6 +13,14 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _patient_ray() -> None:
+    """Ray waits 10 s for a starting node by default, which a loaded 2-core machine misses
+    ("timed out during startup"); the tests' Ray sessions and examples (subprocesses inherit
+    this) wait two minutes instead."""
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):

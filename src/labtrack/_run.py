@@ -73,14 +73,18 @@ class Run(RunWriter):
             self.finish("failed", error=exc)
 
     def finish(
-        self, status: str = "completed", error: BaseException | Mapping[str, Any] | None = None
+        self,
+        status: str = "completed",
+        error: BaseException | Mapping[str, Any] | None = None,
+        **times: float | None,
     ) -> None:
         """Persist everything and record the final ``status`` (completed, failed or killed).
 
         ``error`` says why: the exception that ended the run, or a mapping with ``type``,
-        ``message`` and ``traceback`` (see :meth:`RunWriter.finish`).
+        ``message`` and ``traceback``; ``start_time`` / ``end_time`` for a run recorded elsewhere
+        (see :meth:`RunWriter.finish`).
         """
-        super().finish(status, error=error)
+        super().finish(status, error=error, **times)
         _hooks.forget(self)
         if _current.get() is self:
             _current.set(None)

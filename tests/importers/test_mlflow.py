@@ -95,6 +95,8 @@ def test_runs_params_tags_metrics_status_and_artifacts_arrive(
     source = client.get_run(rid).info
     assert view.tags["mlflow.start_time"] == str(source.start_time)
     assert view.tags["mlflow.end_time"] == str(T0 + 10**6)
+    assert view.start_time == source.start_time / 1000  # the run's own times, not the import's
+    assert view.end_time == (T0 + 10**6) / 1000
     artifacts = {a.name: a for a in view.artifacts()}
     assert set(artifacts) == {"model", "plots/curve.png"}
     assert artifacts["model"].kind == "model"

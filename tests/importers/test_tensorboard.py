@@ -123,6 +123,8 @@ def test_every_point_text_image_and_hparam_arrive_as_tensorboard_reads_them(work
     assert [i.wall_time for i in images] == [e.wall_time for e in tb_images]
     assert [i.path.read_bytes() for i in images] == [e.encoded_image_string for e in tb_images]
     assert views["torch"].text("notes/text_summary")[-1].text == "torch step 400"
+    walls = [e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag)]
+    assert views["tbx"].start_time <= min(walls) and views["tbx"].end_time >= max(walls)
 
     hp = views[hparams_run]
     assert hp.config == {"lr": 0.01, "optimizer": "adam"}

@@ -76,6 +76,8 @@ class SourceRun:
     artifacts: list[Artifact] = field(default_factory=list)
     status: str = "completed"
     skipped: dict[str, int] = field(default_factory=dict)
+    start_time: float | None = None  # seconds since the epoch, when the source says
+    end_time: float | None = None
 
     def series(self, tag: str) -> Series:
         found = self.scalars.get(tag)

@@ -160,6 +160,8 @@ def read_run(client: Any, exp: Any, run: Any) -> SourceRun:
         }
     )
     src.status = _STATUS.get(info.status, "completed")
+    src.start_time = info.start_time / 1000 if info.start_time else None
+    src.end_time = info.end_time / 1000 if info.end_time else None
     for key in sorted(run.data.metrics):
         history = sorted(client.get_metric_history(info.run_id, key), key=_order)
         series = src.series(key)

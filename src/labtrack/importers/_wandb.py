@@ -198,6 +198,7 @@ def _take_run(src: SourceRun, run: Any, experiment: str | None) -> None:
             src.tags[f"wandb.{field}"] = str(value).replace("\n", " ")
     if run.HasField("start_time"):
         src.tags["wandb.start_time"] = str(run.start_time.ToNanoseconds() / 1e9)
+        src.start_time = run.start_time.ToNanoseconds() / 1e9
 
 
 def _path(item: Any) -> list[str]:

@@ -108,8 +108,23 @@ def write_run(src: SourceRun, into: Path) -> RunImport:
     except BaseException as exc:
         run.finish("failed", error=exc)
         raise
-    run.finish(src.status)
+    start, end = _times(src)
+    run.finish(src.status, start_time=start, end_time=end)
     return result
+
+
+def _times(src: SourceRun) -> tuple[float | None, float | None]:
+    """The source's start and end, else the first and last wall time of what it logged."""
+    walls = [
+        w
+        for series in src.scalars.values()
+        if series.walls
+        for w in (min(series.walls), max(series.walls))
+    ]
+    walls += [w for entries in src.text.values() for _, w, _ in entries]
+    start = src.start_time if src.start_time is not None else min(walls, default=None)
+    end = src.end_time if src.end_time is not None else max(walls, default=None)
+    return start, end
 
 
 def _failed(result: RunImport, error: str) -> RunImport:

@@ -697,13 +697,21 @@ class RunWriter:
         return self._finished
 
     def finish(
-        self, status: str = "completed", error: BaseException | Mapping[str, Any] | None = None
+        self,
+        status: str = "completed",
+        error: BaseException | Mapping[str, Any] | None = None,
+        *,
+        start_time: float | None = None,
+        end_time: float | None = None,
     ) -> None:
         """Persist everything, record ``status`` and the end time, and stop the writer thread.
 
         ``error`` says why a run failed: the exception (its type, message and traceback are
         recorded) or a mapping with ``type``, ``message`` and ``traceback``; readers get it as
         :attr:`RunView.error <labtrack.store.RunView.error>`.
+
+        ``start_time`` / ``end_time`` (seconds since the epoch) record when a run recorded
+        elsewhere really started and ended (importers); by default the run's own start and now.
 
         Idempotent: later calls do nothing. It never waits for the writer thread: it writes
         what is pending itself.
@@ -729,7 +737,9 @@ class RunWriter:
                 status = "failed"
                 error_doc = {"type": "DataLoss", "message": lost["reason"], "traceback": ""}
             self._meta["status"] = status
-            self._meta["end_time"] = time.time()
+            self._meta["end_time"] = time.time() if end_time is None else float(end_time)
+            if start_time is not None:
+                self._meta["start_time"] = float(start_time)
             if error_doc is not None:
                 self._meta["error"] = error_doc
             self._write_meta(fsync=self._durable)
