@@ -86,5 +86,5 @@ def test_tensorboard_folder_unusable_then_fixed(tmp_path: Path) -> None:
 def test_unknown_sink_name_lists_the_valid_ones() -> None:
     from labtrack.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="valid: console, memory, mlflow, tensorboard"):
+    with pytest.raises(ConfigError, match="valid: aim, console, memory, mlflow, tensorboard"):
         create_sink("wandb")

@@ -10,6 +10,7 @@ tab), an artifact (the learned weights), and a summary.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from pathlib import Path
 
@@ -140,6 +141,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             str(points),
         )
     console.print(table)
+    if importlib.util.find_spec("stable_baselines3") is not None:
+        from ..integrations._demo import sb3_demo
+
+        sb3_id = sb3_demo(store)
+        console.print(f"recorded an SB3 PPO run on CartPole-v1: {sb3_id} (experiment demo-sb3)")
     console.print("Look at them:")
     console.print(f"  labtrack ls {store}                 # list runs")
     console.print(f"  labtrack show {ids[0]} --dir {store}   # one run")

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from ._base import Sink
 
 _BUILTIN: dict[str, str] = {
+    "aim": "labtrack.sinks._aim:AimSink",
     "console": "labtrack.sinks._console:ConsoleSink",
     "memory": "labtrack.sinks._memory:MemorySink",
     "mlflow": "labtrack.sinks._mlflow:MlflowSink",

@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 AggregationMethod = Literal["mean", "sum", "latest", "rate", "min", "max", "std", "count"]
-LogTarget = Literal["mlflow", "tensorboard", "console"]
+LogTarget = Literal["mlflow", "tensorboard", "console", "aim"]
 XAxis = Literal["global_step", "wall_time", "episode"]
 
 _TRAIN: list[LogTarget] = ["mlflow", "tensorboard"]
@@ -136,6 +136,7 @@ class PersistenceConfig(BaseModel):
     TENSORBOARD_DIR_NAME: str = "tensorboard"
     MLFLOW_DB_FILENAME: str = "mlflow.db"  # under ROOT_DATA_DIR: the default MLflow store
     MLFLOW_ARTIFACTS_DIR_NAME: str = "mlflow_artifacts"  # under ROOT_DATA_DIR
+    AIM_REPO_DIR_NAME: str = "aim"  # under ROOT_DATA_DIR: the Aim repository of the aim mirror
     LATEST_CHECKPOINT_FILENAME: str = "latest.pkl"
     BEST_CHECKPOINT_FILENAME: str = "best.pkl"
     BUFFER_FILENAME: str = "buffer.pkl"

@@ -48,7 +48,12 @@ EventTuple = (
     tuple[str, float, int, "Mapping[str, Any] | None"]
     | tuple[str, float, int, "Mapping[str, Any] | None", float]  # + the event's timestamp
 )
-_MIRROR_MODULE = {"mlflow": "mlflow", "tensorboard": "tensorboardX", "console": "rich"}
+_MIRROR_MODULE = {
+    "mlflow": "mlflow",
+    "tensorboard": "tensorboardX",
+    "console": "rich",
+    "aim": "aim",
+}
 
 
 class Tracker:
@@ -272,6 +277,8 @@ class Tracker:
             )
         if name == "tensorboard":
             return create_sink("tensorboard", log_dir=self.files.tensorboard)
+        if name == "aim":
+            return create_sink("aim", repo_path=Path(p.ROOT_DATA_DIR, p.AIM_REPO_DIR_NAME))
         return create_sink("console", interval_seconds=self.config.console_interval_seconds)
 
     # ------------------------------------------------------------------ training state
