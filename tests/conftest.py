@@ -26,6 +26,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("LABTRACK_") and key != "LABTRACK_REQUIRE_BROWSER":
             monkeypatch.delenv(key)
+        # MLflow's fluent API leaves the active experiment and run in the environment, where
+        # the next test's MLflow (in process or in a subprocess) would look for them.
+        if key in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+            monkeypatch.delenv(key)
 
 
 @pytest.fixture
