@@ -10,10 +10,12 @@ Design (see DESIGN.md, "A direction for the store"):
 * A background thread persists what the lists hold (``len`` then ``del lst[:n]``, both atomic, so
   concurrent appends are never lost) as columnar records, by a deadline: each persist must start
   ``flush_interval`` after the previous one started, earlier by 1.5 times what a persist has been
-  taking, so that it ends within the interval. A training loop in a tight Python loop holds the
-  GIL and can starve that thread (each time it gives the GIL up it waits up to the interpreter's
-  switch interval to get it back), so the caller's thread checks the deadline against the wall
-  time it takes for each point anyway and, when it has passed, persists itself. So a point logged
+  taking and by a headroom (50 ms, at most half the interval), so that it ends within the interval
+  even when a loaded machine preempts it or a persist takes longer than the last ones. A training
+  loop in a tight Python loop holds the GIL and can starve that thread (each time it gives the GIL
+  up it waits up to the interpreter's switch interval to get it back), so the caller's thread
+  checks the deadline against the wall time it takes for each point anyway and, when it has
+  passed, persists itself. So a point logged
   more than ``flush_interval`` + 20 ms before the process is SIGKILLed is in the file (the page
   cache: a process crash needs no fsync); ``tests/reliability`` and ``bench/soak.py`` check it
   under load. ``flush()`` persists on the caller's thread too.
@@ -77,6 +79,9 @@ _ONLY_FLOAT = {float}
 _META_EVERY = 1.0  # seconds between metadata rewrites while running (summary, heartbeat)
 _POINTS_PER_RECORD = 1 << 20  # log_points splits bigger batches into records of this many
 _COST_MARGIN = 1.5  # the next persist starts this many times its expected duration early
+#: How much sooner than the crash window requires a persist is planned to end, at most (and at
+#: most half the interval): room for a persist that a loaded machine slows down or preempts.
+_HEADROOM = 0.05
 _FINISH_RETRY_SECONDS = 1.0  # how long finish() keeps retrying a data file that fails
 
 
@@ -203,7 +208,8 @@ class RunWriter:
         # Seconds a persist takes (a slowly decaying maximum); the first one, which also warms
         # up numpy and opens the file, is guessed long so that it starts early.
         self._cost = self._flush_interval / 2
-        self._due = time.time() + self._flush_interval - self._cost  # when the next must start
+        self._lead = min(_HEADROOM, self._flush_interval / 2)
+        self._due = time.time() + self._flush_interval - self._lead - self._cost  # next start
         self._backpressure = backpressure
         self._max_block = float(max_block_seconds)
         self._max_rows = max(1, self._max_pending // 16)
@@ -547,7 +553,7 @@ class RunWriter:
                 return
             started = time.time()
             # The next persist must start early enough to end within the crash window.
-            self._due = started + self._flush_interval - _COST_MARGIN * self._cost
+            self._due = started + self._flush_interval - self._lead - _COST_MARGIN * self._cost
             self._data.add(self._encode_pending())
             if self._data.pending and self._data.write():
                 self._meta_dirty = True
