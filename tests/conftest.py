@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,29 @@ def run_python(
         timeout=timeout,
         **kwargs,  # type: ignore[call-overload]
     )
+
+
+def wait_until_asleep(pid: int, timeout: float = 30) -> None:
+    """Wait until the main thread of ``pid`` sleeps in ``time.sleep``, so that a signal sent
+    next finds it there rather than on its way to Python's handler installation or its sleep.
+
+    Even so, on a machine loaded far beyond its cores, CPython sometimes runs a SIGTERM handler
+    only when a long ``time.sleep`` ends (seen about once in ten under ``stress --cpu 4``, with
+    labtrack's threads keeping the signal blocked): children that must react at once sleep in
+    short steps, as a training loop does. Without ``/proc/<pid>/wchan`` it waits half a second.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/wchan") as fh:
+                where = fh.read()
+        except OSError:
+            time.sleep(0.5)
+            return
+        if "nanosleep" in where:
+            return
+        time.sleep(0.005)
+    raise TimeoutError(f"process {pid} did not go to sleep within {timeout} s")
 
 
 def start_python(code: str, cwd: Path) -> subprocess.Popen[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import labtrack
-from tests.conftest import run_python, start_python
+from tests.conftest import run_python, start_python, wait_until_asleep
 
 
 def train(run: labtrack.Run) -> None:
@@ -91,7 +91,11 @@ def test_ctrl_c_in_a_with_block_is_killed_with_a_short_reason(workdir: Path) -> 
 
 @pytest.mark.parametrize("with_block", [False, True])
 def test_sigterm_is_killed_with_a_short_reason(tmp_path: Path, with_block: bool) -> None:
-    body = "time.sleep(60)" if not with_block else "with run:\n            time.sleep(60)"
+    # Short sleeps, as a training loop's steps are: on a machine loaded far beyond its cores,
+    # CPython sometimes lets one long sleep run to its end before the handler (with or without
+    # labtrack; see wait_until_asleep).
+    wait = "for _ in range(600): time.sleep(0.1)"
+    body = wait if not with_block else f"with run:\n            {wait}"
     proc = start_python(
         f"""
         import time, labtrack
@@ -103,6 +107,7 @@ def test_sigterm_is_killed_with_a_short_reason(tmp_path: Path, with_block: bool)
     )
     try:
         assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+        wait_until_asleep(proc.pid)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 128 + signal.SIGTERM
     finally:

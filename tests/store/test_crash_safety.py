@@ -16,7 +16,7 @@ import pytest
 import labtrack
 from labtrack.errors import RunLockedError
 from labtrack.store._records import HEADER_SIZE, KIND_TAGS, KIND_TEXT, frame, frame_json, walk_file
-from tests.conftest import run_python, start_python
+from tests.conftest import run_python, start_python, wait_until_asleep
 
 WRITER = """
 import sys, time, labtrack
@@ -229,11 +229,13 @@ def test_sigterm_after_every_run_finished_ends_like_the_default(tmp_path: Path) 
         with labtrack.start_run("e", dir="store"):
             pass
         print("ready", flush=True)
-        time.sleep(60)
+        for _ in range(600):
+            time.sleep(0.1)  # short steps: see wait_until_asleep
         """,
         tmp_path,
     )
     assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+    wait_until_asleep(proc.pid)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM  # killed by the signal, no Python unwinding
     assert proc.stderr.read() == ""  # type: ignore[union-attr]

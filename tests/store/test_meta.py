@@ -246,3 +246,27 @@ def test_a_killed_writer_not_yet_reaped_reads_as_crashed(tmp_path: Path) -> None
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def test_a_run_records_the_git_checkout_it_ran_in_even_when_it_is_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkout is looked up off the caller's thread (``git status`` can take a while in a
+    big repository); a run that ends at once still records it."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / "train.py").write_text("print('hi')\n")
+    subprocess.run([*git, "add", "train.py"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], cwd=repo, check=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (repo / "train.py").write_text("print('changed')\n")
+    monkeypatch.chdir(repo)
+    with labtrack.start_run("git", dir=tmp_path / "store") as run:
+        pass
+    assert open_run(run.dir).git == {"commit": commit, "branch": "main", "dirty": True}

@@ -384,3 +384,33 @@ def test_wall_times_spread_over_days_are_kept_to_the_microsecond(workdir: Path) 
         run.log_points("t", [0, 1, 2], [1.0, 2.0, 3.0], walls)
     got = labtrack.store.open_run(run.dir).scalars("t").wall_times
     assert got.tolist() == walls.tolist()
+
+
+def test_live_wall_times_round_to_float32_offsets_as_numpy_does(workdir: Path) -> None:
+    """Live points keep their wall time as a float32 offset from the record's base time; the
+    writer packs them without numpy, and they must read back exactly as numpy rounds them."""
+    base = 1.7e9 + 0.123456789
+    walls = [base + 0.01 * k + 1e-7 * (k % 7) for k in range(500)]  # a 5 s span
+    with labtrack.start_run("e") as run:
+        run.log_points("t", list(range(500)), [0.0] * 500, walls)
+        for k, wall in enumerate(walls):
+            run.log_metric("live", 1.0, step=k)  # its wall is now: only its span matters
+    view = labtrack.store.open_run(run.dir)
+    got = view.scalars("t").wall_times
+    offsets = (np.array(walls) - base).astype(np.float32).astype(np.float64)
+    assert got.tolist() == (offsets + base).tolist()
+    assert view.scalar_count("live") == 500
+
+
+def test_summary_min_and_max_ignore_nan_across_flushes(workdir: Path) -> None:
+    with labtrack.start_run("e") as run:
+        run.log({"a": math.nan, "b": 2.0})
+        run.flush()
+        run.log({"a": 3.0, "b": math.nan})
+        run.log_metric("a", -1.0)
+        run.flush()
+        run.log({"a": math.nan, "b": 5.0})
+    metrics = labtrack.store.open_run(run.dir).metrics
+    assert (metrics["a"]["min"], metrics["a"]["max"], metrics["a"]["count"]) == (-1.0, 3.0, 4)
+    assert (metrics["b"]["min"], metrics["b"]["max"]) == (2.0, 5.0)
+    assert math.isnan(metrics["a"]["last"])

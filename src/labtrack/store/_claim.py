@@ -25,10 +25,8 @@ import logging
 import os
 import shutil
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import RunLockedError
 from . import _records as rec
@@ -37,7 +35,6 @@ from ._meta import (
     FORMAT_VERSION,
     META_DIR,
     META_FILE,
-    git_info,
     hostname,
     process_start_time,
     read_meta,
@@ -49,20 +46,19 @@ from ._summary import TagStats, update_stats
 log = logging.getLogger("labtrack")
 
 
-@dataclass
 class Restored:
     """What a resumed run continues from: tag ids, next auto-steps and statistics."""
 
-    tag_names: list[str | None] = field(default_factory=list)  # None: an id whose name is lost
-    max_tag_id: int = -1  # the highest tag id any block uses (new tags must not reuse it)
-    next_steps: dict[str, int] = field(default_factory=dict)
-    stats: TagStats = field(default_factory=dict)
-    text_steps: dict[str, int] = field(default_factory=dict)
-    media_steps: dict[tuple[str, str], int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.tag_names: list[str | None] = []  # None: an id whose name is lost
+        self.max_tag_id = -1  # the highest tag id any block uses (new tags must not reuse it)
+        self.next_steps: dict[str, int] = {}
+        self.stats: TagStats = {}
+        self.text_steps: dict[str, int] = {}
+        self.media_steps: dict[tuple[str, str], int] = {}
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     """The outcome of a claim: the metadata as written, what to continue from, and the claim
     number the writer releases at the end (see :func:`release`)."""
 
@@ -148,7 +144,7 @@ def _refuse(run_dir: Path, meta: dict[str, Any], holder: dict[str, Any]) -> RunL
 
 def new_run_id() -> str:
     """A fresh run id: 12 hex digits (48 random bits)."""
-    return uuid.uuid4().hex[:12]
+    return os.urandom(6).hex()
 
 
 def _new_meta(
@@ -172,7 +168,7 @@ def _new_meta(
         "host": hostname(),
         "pid": os.getpid(),
         "pid_start": _own_start_time(),
-        "git": git_info(Path.cwd()),
+        "git": None,  # filled in by the writer's thread (``git status`` can take a while)
         "resumed": [],
     }
 
@@ -251,7 +247,7 @@ def _restore(path: Path) -> Restored:
                 block = rec.decode_block(ref, fh.read(ref.length))
                 tag = names[block.tag_id] if block and block.tag_id < len(names) else None
                 if block is not None and tag is not None and ref.count:
-                    update_stats(restored.stats, tag, block.steps, block.values)
+                    update_stats(restored.stats, tag, block.steps.tolist(), block.values.tolist())
                     restored.next_steps[tag] = int(block.steps[-1]) + 1
     for record in walked.records:
         for tag, step in _parsed(rec.parse_text_steps, record):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ._outage import Outages
 
@@ -25,8 +25,7 @@ from ._outage import Outages
 DEFAULT_MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
     """One framed record waiting to be written, with the points it carries (for accounting)."""
 
     data: bytes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from pathlib import Path
@@ -43,6 +42,8 @@ def is_inside(path: Path, root: Path) -> bool:
 
 def copy_hashing(source: Path, dest: Path | None) -> tuple[int, str]:
     """Copy ``source`` to ``dest`` atomically (or only hash it) in one pass; (size, sha256)."""
+    import hashlib
+
     digest = hashlib.sha256()
     size = 0
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp") if dest is not None else None

@@ -29,12 +29,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,28 +183,33 @@ def _plain(spec: Spec) -> frozenset[type]:
     )
 
 
-@dataclass(frozen=True)
 class Fields:
     """An object that has every named member, with the given types; other members unchecked."""
 
-    members: Mapping[str, Spec]
-    # (member names, member types) of objects seen to be good: most objects of a kind share
-    # one shape, so checking one costs a tuple and a set lookup (a cache, bounded).
-    _shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = field(
-        default_factory=set, init=False, compare=False, repr=False
-    )
+    __slots__ = ("_shapes", "members")
+
+    def __init__(self, members: Mapping[str, Spec]) -> None:
+        self.members = members
+        # (member names, member types) of objects seen to be good: most objects of a kind
+        # share one shape, so checking one costs a tuple and a set lookup (a cache, bounded).
+        self._shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+
+    def __repr__(self) -> str:
+        return f"Fields({self.members!r})"
 
 
-@dataclass(frozen=True)
 class Each:
     """An object every value of which has the given types (keys are strings in JSON)."""
 
-    values: Spec
-    #: The plain types among ``values``: a value of one of those needs no closer look.
-    plain: frozenset[type] = field(init=False, compare=False, repr=False)
+    __slots__ = ("plain", "values")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "plain", _plain(self.values))
+    def __init__(self, values: Spec) -> None:
+        self.values = values
+        #: The plain types among ``values``: a value of one of those needs no closer look.
+        self.plain = _plain(values)
+
+    def __repr__(self) -> str:
+        return f"Each({self.values!r})"
 
 
 #: Allowed alternatives for one value: exact JSON types (``bool`` is not a number here, as in
@@ -346,6 +348,12 @@ def _show(value: Any) -> str:
 
 
 def hostname() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    import socket
+
     return socket.gethostname()
 
 
@@ -442,10 +450,18 @@ def git_info(cwd: Path) -> dict[str, Any] | None:
     return dict(cached) if cached is not None else None
 
 
+def cached_git_info(cwd: Path) -> dict[str, Any] | bool | None:
+    """What :func:`git_info` gave for ``cwd`` in this process, or False when not asked yet."""
+    cached = _GIT_CACHE.get(str(cwd), False)
+    return dict(cached) if isinstance(cached, dict) else cached
+
+
 _GIT_CACHE: dict[str, dict[str, Any] | None] = {}
 
 
 def _ask_git(cwd: Path) -> dict[str, Any] | None:
+    import subprocess
+
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],

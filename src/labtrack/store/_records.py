@@ -27,7 +27,8 @@ Damage is reported (:attr:`WalkResult.problems`), never raised, and never mistak
 tail. Everything a reader returns passed a checksum.
 
 Scalar payloads are columns, one block per tag, so reading a tag is a few ``numpy.frombuffer``
-calls. Per point they cost 8 bytes of value, 4 bytes of wall-time offset (float32 seconds from the
+calls. Writing them needs no numpy (the standard library's ``array`` packs the columns about as
+fast as numpy converts the writer's lists), so that starting a run does not pay numpy's import. Per point they cost 8 bytes of value, 4 bytes of wall-time offset (float32 seconds from the
 record's base time, about 1 µs resolution over a 10 s span) and either nothing for the step (the
 common case of evenly spaced steps, stored as start and stride) or 8 bytes. A scalar record has
 flag ``BLOCK_CRC``: its header checksum covers only the block table, and each block carries its
@@ -46,13 +47,16 @@ Text, media and artifact payloads are JSON: they are rare and can afford it.
 from __future__ import annotations
 
 import json
+import math
 import struct
+import sys
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where blocks are decoded, never to write them
+    import numpy as np
 
 MAGIC = b"L2"
 HEADER = struct.Struct("<2sBBIII")
@@ -90,8 +94,7 @@ def frame_json(kind: int, obj: Any) -> bytes:
     return frame(kind, json.dumps(obj, separators=(",", ":"), allow_nan=True).encode())
 
 
-@dataclass(frozen=True)
-class ScalarBlock:
+class ScalarBlock(NamedTuple):
     """One tag's points inside one scalar record."""
 
     tag_id: int
@@ -100,30 +103,46 @@ class ScalarBlock:
     wall_times: np.ndarray  # float64
 
 
-@dataclass(frozen=True)
 class BlockRef:
     """Where one tag's block sits: ``offset`` is relative to the payload start, or absolute in
-    the file once a walker has placed it."""
+    the file once a walker has placed it. (A plain class: a named tuple's ``count`` would
+    clash with ``tuple.count``.)"""
 
-    tag_id: int
-    count: int
-    mode: int
-    offset: int
-    length: int
-    crc: int
-    base: float
+    __slots__ = ("base", "count", "crc", "length", "mode", "offset", "tag_id")
+
+    def __init__(
+        self, tag_id: int, count: int, mode: int, offset: int, length: int, crc: int, base: float
+    ) -> None:
+        self.tag_id = tag_id
+        self.count = count
+        self.mode = mode
+        self.offset = offset
+        self.length = length
+        self.crc = crc
+        self.base = base
+
+    def __repr__(self) -> str:
+        return (
+            f"BlockRef(tag_id={self.tag_id}, count={self.count}, mode={self.mode}, "
+            f"offset={self.offset}, length={self.length})"
+        )
 
 
-def frame_scalars(blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
-    """A whole scalar record of ``(tag_id, steps int64, values float64, wall_times float64)``.
+#: One tag's points for :func:`frame_scalars`: tag id, steps, values, wall times (columns).
+Block = tuple[int, Sequence[int], Sequence[float], Sequence[float]]
 
-    Blocks may share their ``steps`` and ``wall_times`` arrays (the tags of one ``log()`` call
+
+def frame_scalars(blocks: list[Block]) -> bytes:
+    """A whole scalar record of ``(tag_id, steps, values, wall_times)`` blocks (Python ints and
+    floats; the columns of one block are equally long).
+
+    Blocks may share their ``steps`` and ``wall_times`` columns (the tags of one ``log()`` call
     do): shared columns are encoded once. The work is done with as few calls that release the
     GIL as possible, because each release costs the writer a wait of up to the interpreter's
     switch interval (5 ms) for a training loop that holds the GIL, and that wait is what bounds
     how soon logged points are on disk.
     """
-    base = min(float(w[0]) for _, _, _, w in blocks if len(w)) if blocks else 0.0
+    base = min(w[0] for _, _, _, w in blocks if len(w)) if blocks else 0.0
     table = [_SCALAR_HEAD.pack(base, len(blocks), 0)]
     bodies = []
     encoded: dict[int, tuple[int, bytes]] = {}  # id(column) -> (step mode, bytes)
@@ -135,7 +154,7 @@ def frame_scalars(blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) 
         wall_mode, wall_bytes = encoded.get(id(walls)) or encoded.setdefault(
             id(walls), _encode_walls(walls, base)
         )
-        body = b"".join((step_bytes, values.astype("<f8", copy=False).tobytes(), wall_bytes))
+        body = b"".join((step_bytes, _packed("d", values), wall_bytes))
         entry = _TABLE_ENTRY.pack(tag_id, count, mode | wall_mode, len(body), crc32(body))
         table.append(entry)
         bodies.append(body)
@@ -143,13 +162,24 @@ def frame_scalars(blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) 
     return frame(KIND_SCALARS, head + b"".join(bodies), flags=BLOCK_CRC, checked=len(head))
 
 
-def _encode_steps(steps: np.ndarray) -> tuple[int, bytes]:
-    """(1, start+stride) for evenly spaced steps, else (0, every step); checked on Python ints,
-    which holds the GIL (see :func:`frame_scalars`)."""
+def _packed(code: str, column: Sequence[Any]) -> bytes:
+    """``column`` as little-endian machine values (``"q"`` int64, ``"d"`` float64, ``"f"``
+    float32, rounded to nearest as numpy does)."""
+    packed = array(code, column)
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _encode_steps(steps: Sequence[int]) -> tuple[int, bytes]:
+    """(1, start+stride) for evenly spaced steps, else (0, every step)."""
     count = len(steps)
     if count == 1:
         return 1, _RANGE.pack(int(steps[0]), 1)
-    listed = steps.tolist()
+    listed = steps if isinstance(steps, list) else list(steps)
     start, stride = listed[0], listed[1] - listed[0]
     if stride != 0:
         evenly = listed == list(range(start, start + stride * count, stride))
@@ -157,16 +187,26 @@ def _encode_steps(steps: np.ndarray) -> tuple[int, bytes]:
         evenly = listed.count(start) == count
     if evenly:
         return 1, _RANGE.pack(start, stride)
-    return 0, steps.astype("<i8", copy=False).tobytes()
+    return 0, _packed("q", listed)
 
 
-def _encode_walls(walls: np.ndarray, base: float) -> tuple[int, bytes]:
+def _encode_walls(walls: Sequence[float], base: float) -> tuple[int, bytes]:
     """(0, float32 offsets from ``base``) when they keep about a microsecond (a span of at most
     16 s: every live flush), else (WALL_F64, the float64 times: imported or replayed points)."""
-    offsets: np.ndarray = np.subtract(walls, base)  # in float64: float32 would lose seconds
-    if len(offsets) and not 0.0 <= float(offsets.max()) <= _F32_SPAN:
-        return WALL_F64, walls.astype("<f8", copy=False).tobytes()
-    return 0, offsets.astype("<f4").tobytes()
+    if len(walls) and not 0.0 <= max(walls) - base <= _F32_SPAN:
+        return WALL_F64, _packed("d", walls)
+    # In float64 first (float32 would lose seconds), and by ``map``: a loop of bytecode would let
+    # a training loop take the GIL from the persisting thread every switch interval.
+    return 0, _packed("f", list(map(base.__rsub__, walls)))
+
+
+def bounds(values: Sequence[float]) -> tuple[float, float]:
+    """(min, max) of ``values`` ignoring NaN (NaN, NaN when all are NaN), as ``numpy.fmin``."""
+    if any(map(math.isnan, values)):
+        values = [v for v in values if not math.isnan(v)]
+        if not values:
+            return math.nan, math.nan
+    return min(values), max(values)
 
 
 _CRC_PIECE = 4096  # zlib releases the GIL for buffers over 5 KiB; pieces below that keep it
@@ -222,6 +262,8 @@ def decode_block(ref: BlockRef, body: bytes | memoryview) -> ScalarBlock | None:
     """The points of one block in new arrays, or None when its bytes do not match its checksum."""
     if not block_ok(ref, body):
         return None
+    import numpy as np
+
     steps = np.empty(ref.count, np.int64)
     values = np.empty(ref.count, np.float64)
     walls = np.empty(ref.count, np.float64)
@@ -241,6 +283,8 @@ def decode_into(
     walls: np.ndarray,
 ) -> None:
     """Decode a verified block straight into slices of preallocated columns (one copy)."""
+    import numpy as np
+
     count = ref.count
     if ref.mode & STEPS_RANGE:
         start, stride = _RANGE.unpack_from(body, 0)
@@ -258,15 +302,13 @@ def decode_into(
     walls += ref.base  # the base in float32 would lose whole seconds
 
 
-@dataclass(frozen=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     kind: int
     offset: int  # of the payload in the file
     payload: memoryview  # the whole verified payload; empty for scalar records
     blocks: tuple[BlockRef, ...] = ()  # scalar records: their blocks at absolute file offsets
 
 
-@dataclass
 class WalkResult:
     """What a walk found: the verified records, and how the walked range ended.
 
@@ -276,10 +318,25 @@ class WalkResult:
     bytes a resumed writer may truncate. ``problems`` describe damage, one line each.
     """
 
-    records: list[RawRecord]
-    end: int
-    torn: bool = False
-    problems: list[str] = field(default_factory=list)
+    __slots__ = ("end", "problems", "records", "torn")
+
+    def __init__(
+        self,
+        records: list[RawRecord],
+        end: int,
+        torn: bool = False,
+        problems: list[str] | None = None,
+    ) -> None:
+        self.records = records
+        self.end = end
+        self.torn = torn
+        self.problems: list[str] = [] if problems is None else problems
+
+    def __repr__(self) -> str:
+        return (
+            f"WalkResult({len(self.records)} records, end={self.end}, torn={self.torn}, "
+            f"problems={self.problems!r})"
+        )
 
     @property
     def problem(self) -> str | None:
@@ -331,8 +388,7 @@ class _Window:
         return -1
 
 
-@dataclass(frozen=True)
-class _Header:
+class _Header(NamedTuple):
     kind: int
     flags: int
     length: int

@@ -5,11 +5,11 @@ Both are kept in the run's metadata document; the writer owns that document and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+import math
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from ._records import bounds as nan_bounds
 from ._values import check_tag, storable
 
 #: tag -> [last, min, max, count, last step]; NaN is ignored by min and max.
@@ -19,23 +19,20 @@ TagStats = dict[str, list[float]]
 def update_stats(
     stats: TagStats,
     tag: str,
-    steps: np.ndarray,
-    values: np.ndarray,
+    steps: Sequence[int],
+    values: Sequence[float],
     bounds: tuple[float, float] | None = None,
 ) -> None:
     """Fold a batch of one tag's points into its running statistics (``bounds``: the batch's
     NaN-ignoring min and max, when the caller computed them already)."""
-    if bounds is None:
-        lo, hi = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
-    else:
-        lo, hi = bounds
+    lo, hi = nan_bounds(values) if bounds is None else bounds
     old = stats.get(tag)
     if old is None:
         stats[tag] = [float(values[-1]), lo, hi, float(len(values)), float(steps[-1])]
     else:
         old[0] = float(values[-1])
-        old[1] = float(np.fmin(old[1], lo))
-        old[2] = float(np.fmax(old[2], hi))
+        old[1] = lo if math.isnan(old[1]) else old[1] if math.isnan(lo) else min(old[1], lo)
+        old[2] = hi if math.isnan(old[2]) else old[2] if math.isnan(hi) else max(old[2], hi)
         old[3] += len(values)
         old[4] = float(steps[-1])
 

@@ -46,13 +46,13 @@ import _thread
 import contextlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
-
-import numpy as np
 
 from ..errors import DataLossError, StoreError
 from . import _records as rec
@@ -65,6 +65,8 @@ from ._meta import (
     HEARTBEAT_EVERY,
     META_DIR,
     META_FILE,
+    cached_git_info,
+    git_info,
     write_json_atomic,
 )
 from ._outage import Outages
@@ -82,20 +84,25 @@ _COST_MARGIN = 1.5  # the next persist starts this many times its expected durat
 #: How much sooner than the crash window requires a persist is planned to end, at most (and at
 #: most half the interval): room for a persist that a loaded machine slows down or preempts.
 _HEADROOM = 0.05
-_FINISH_RETRY_SECONDS = 1.0  # how long finish() keeps retrying a data file that fails
+_FINISH_RETRY_SECONDS = 1.0
+_GIT_WAIT_SECONDS = 6.0  # finish() waits this long for the git lookup (its calls time out at 5)  # how long finish() keeps retrying a data file that fails
 
 
-def _point_columns(points: list[Any]) -> tuple[Any, Any, Any]:
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _point_columns(points: list[Any]) -> tuple[list[int], list[float], list[float]]:
     """Columns of a flat ``[step, value, wall, step, value, wall, ...]`` list."""
-    return (
-        np.array(points[0::3], np.int64),
-        np.array(points[1::3], np.float64),
-        np.array(points[2::3], np.float64),
-    )
+    return points[0::3], points[1::3], points[2::3]
 
 
-def _point_arrays(tag: str, steps: Any, values: Any, walls: Any) -> tuple[Any, Any, Any]:
-    """Checked int64 / float64 / float64 columns for :meth:`RunWriter.log_points`."""
+def _point_arrays(
+    tag: str, steps: Any, values: Any, walls: Any
+) -> tuple[list[int], list[float], list[float]]:
+    """Checked int64 / float64 / float64 columns (as Python lists) for
+    :meth:`RunWriter.log_points`; numpy is imported here, by callers that hold arrays anyway."""
+    import numpy as np
+
     try:
         raw_steps = np.asarray(steps)
         value_col = np.asarray(values, dtype=np.float64)
@@ -115,23 +122,29 @@ def _point_arrays(tag: str, steps: Any, values: Any, walls: Any) -> tuple[Any, A
         raise ValueError(f"steps for tag {tag!r} must be in 0..2**63 - 1")
     if not np.isfinite(wall_col).all():
         raise ValueError(f"wall times for tag {tag!r} must be finite seconds since the epoch")
-    return raw_steps.astype(np.int64), value_col, wall_col
+    return raw_steps.astype(np.int64).tolist(), value_col.tolist(), wall_col.tolist()
 
 
 #: Points of one tag from one buffer: steps, values, wall times, and (min, max) when known.
-_Piece = tuple[Any, Any, Any, "tuple[float, float] | None"]
+_Piece = tuple[list[int], list[float], list[float], "tuple[float, float] | None"]
 
 
-def _merge(tag_id: int, pieces: list[_Piece]) -> tuple[int, Any, Any, Any]:
+def _merge(tag_id: int, pieces: list[_Piece]) -> rec.Block:
     """One tag's columns from its pieces; a tag logged through both ``log_metric`` and ``log()``
     gets its points back in logging order."""
     if len(pieces) == 1:
         steps, values, walls, _ = pieces[0]
-    else:
-        steps, values, walls = (np.concatenate(c) for c in list(zip(*pieces, strict=True))[:3])
-        order = np.argsort(walls, kind="stable")
-        steps, values, walls = steps[order], values[order], walls[order]
-    return tag_id, steps, values, walls
+        return tag_id, steps, values, walls
+    steps = [x for piece in pieces for x in piece[0]]
+    values = [x for piece in pieces for x in piece[1]]
+    walls = [x for piece in pieces for x in piece[2]]
+    order = sorted(range(len(walls)), key=walls.__getitem__)  # stable: ties keep their order
+    return (
+        tag_id,
+        [steps[i] for i in order],
+        [values[i] for i in order],
+        [walls[i] for i in order],
+    )
 
 
 class _TagBuffer:
@@ -255,6 +268,30 @@ class RunWriter:
         # finish() writes what is pending itself, and the thread ends when it sees _stop.
         self._thread_alive = True
         _thread.start_new_thread(self._loop, ())
+        self._git_known = threading.Event()
+        self._find_git(Path.cwd())
+
+    def _find_git(self, cwd: Path) -> None:
+        """Record the git checkout around ``cwd`` in the metadata: at once when this process
+        asked already, else from a thread of its own (``git status`` takes a while in a big
+        repository; neither the caller nor the persisting thread waits for it)."""
+        known = cached_git_info(cwd)
+        if known is not False:
+            self._meta["git"] = known
+            self._git_known.set()
+            return
+
+        def ask() -> None:
+            _leave_signals_to_the_main_thread()
+            try:  # no lock: setting one key is atomic, and the next metadata write takes it
+                self._meta["git"] = git_info(cwd)
+                self._meta_dirty = True
+            except Exception:  # a boundary: the checkout is a nicety, never a failure
+                self._report_once("git", f"run {self.id}: cannot read the git checkout", True)
+            finally:
+                self._git_known.set()
+
+        _thread.start_new_thread(ask, ())
 
     def _continue_from(self, restored: Restored) -> None:
         """Pick up a resumed run's tag ids, auto-steps and statistics.
@@ -425,12 +462,13 @@ class RunWriter:
         with self._io_lock:
             self._check_open()
             for start in range(0, len(columns[0]), _POINTS_PER_RECORD):
-                chunk = [c[start : start + _POINTS_PER_RECORD] for c in columns]
-                block = self._guarded(buf.tag_id, [(chunk[0], chunk[1], chunk[2], None)])
+                end = start + _POINTS_PER_RECORD
+                piece = (columns[0][start:end], columns[1][start:end], columns[2][start:end], None)
+                block = self._guarded(buf.tag_id, [piece])
                 framed = self._guarded_frame([block]) if block is not None else None
                 if framed is not None:
-                    self._data.add([Pending(framed, points=len(chunk[0]))])
-            buf.next_step = max(buf.next_step, int(columns[0].max()) + 1)
+                    self._data.add([Pending(framed, points=len(piece[0]))])
+            buf.next_step = max(buf.next_step, max(columns[0]) + 1)
             self._data.write()
             self._meta_dirty = True
 
@@ -515,6 +553,7 @@ class RunWriter:
 
     def _loop(self) -> None:
         """Persist by the deadline ``_due`` (see the module docstring for the crash window)."""
+        _leave_signals_to_the_main_thread()
         try:
             while not self._stop.is_set():
                 delay = self._due - time.time()
@@ -643,15 +682,15 @@ class RunWriter:
             for keys, step, wall, values in rows:
                 groups.setdefault(keys, []).append((step, wall, values))
             for keys, group in groups.items():
-                steps = np.fromiter((g[0] for g in group), np.int64, len(group))
-                walls = np.fromiter((g[1] for g in group), np.float64, len(group))
-                table = np.array([g[2] for g in group], dtype=np.float64)
-                lows, highs = np.fmin.reduce(table, axis=0), np.fmax.reduce(table, axis=0)
-                by_tag = table.T.copy()  # one contiguous row per tag
-                last = int(steps[-1]) + 1
+                # map and zip, not comprehensions: see _encode_walls in _records.
+                steps = list(map(_FIRST, group))
+                walls = list(map(_SECOND, group))
+                by_tag = list(zip(*map(_THIRD, group), strict=True))  # one column per tag
+                last = steps[-1] + 1
                 for j, buf in enumerate(self._keysets[keys]):
                     buf.next_step = max(buf.next_step, last)
-                    piece = (steps, by_tag[j], walls, (float(lows[j]), float(highs[j])))
+                    column = list(by_tag[j])
+                    piece = (steps, column, walls, rec.bounds(column))
                     columns.setdefault(buf.tag_id, []).append(piece)
         return columns
 
@@ -725,6 +764,7 @@ class RunWriter:
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
         error_doc = error_document(error) if error is not None else None
+        self._git_known.wait(_GIT_WAIT_SECONDS)  # a short run still records its checkout
         with self._io_lock:
             if self._finished:
                 return
@@ -776,6 +816,20 @@ class RunWriter:
             f"send its directory ({self.dir}) and read it there with labtrack.store.open_run(), "
             "or start a run in the worker, or send events to a labtrack Tracker"
         )
+
+
+def _leave_signals_to_the_main_thread() -> None:
+    """Block the signals a user sends a training process (SIGTERM, SIGINT, SIGHUP) in the
+    calling thread, one of ours: Python runs handlers only on the main thread, and a signal the
+    kernel delivers to another thread does not interrupt the main thread's ``time.sleep`` or
+    blocking read, so a SIGTERM could go unnoticed for as long as the main thread waits."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _USER_SIGNALS)
+
+
+_USER_SIGNALS = {
+    s for s in (getattr(signal, n, None) for n in ("SIGTERM", "SIGINT", "SIGHUP")) if s is not None
+}
 
 
 def error_document(error: BaseException | Mapping[str, Any]) -> dict[str, str]:
