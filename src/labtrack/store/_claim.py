@@ -247,7 +247,7 @@ def _restore(path: Path) -> Restored:
                 block = rec.decode_block(ref, fh.read(ref.length))
                 tag = names[block.tag_id] if block and block.tag_id < len(names) else None
                 if block is not None and tag is not None and ref.count:
-                    update_stats(restored.stats, tag, block.steps.tolist(), block.values.tolist())
+                    update_stats(restored.stats, tag, block.steps, block.values)
                     restored.next_steps[tag] = int(block.steps[-1]) + 1
     for record in walked.records:
         for tag, step in _parsed(rec.parse_text_steps, record):

@@ -52,7 +52,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 if TYPE_CHECKING:  # numpy is imported where blocks are decoded, never to write them
@@ -128,13 +128,17 @@ class BlockRef:
         )
 
 
-#: One tag's points for :func:`frame_scalars`: tag id, steps, values, wall times (columns).
-Block = tuple[int, Sequence[int], Sequence[float], Sequence[float]]
+#: A column of :func:`frame_scalars`: a list of Python ints or floats (what the writer
+#: buffers), or a numpy array (what ``log_points`` is given: packed by numpy, which is loaded).
+Column = Any
+
+#: One tag's points for :func:`frame_scalars`: tag id, steps, values, wall times.
+Block = tuple[int, Column, Column, Column]
 
 
 def frame_scalars(blocks: list[Block]) -> bytes:
-    """A whole scalar record of ``(tag_id, steps, values, wall_times)`` blocks (Python ints and
-    floats; the columns of one block are equally long).
+    """A whole scalar record of ``(tag_id, steps, values, wall_times)`` blocks (see
+    :data:`Column`; the columns of one block are equally long).
 
     Blocks may share their ``steps`` and ``wall_times`` columns (the tags of one ``log()`` call
     do): shared columns are encoded once. The work is done with as few calls that release the
@@ -142,7 +146,7 @@ def frame_scalars(blocks: list[Block]) -> bytes:
     switch interval (5 ms) for a training loop that holds the GIL, and that wait is what bounds
     how soon logged points are on disk.
     """
-    base = min(w[0] for _, _, _, w in blocks if len(w)) if blocks else 0.0
+    base = float(min((w[0] for _, _, _, w in blocks if len(w)), default=0.0))
     table = [_SCALAR_HEAD.pack(base, len(blocks), 0)]
     bodies = []
     encoded: dict[int, tuple[int, bytes]] = {}  # id(column) -> (step mode, bytes)
@@ -162,9 +166,11 @@ def frame_scalars(blocks: list[Block]) -> bytes:
     return frame(KIND_SCALARS, head + b"".join(bodies), flags=BLOCK_CRC, checked=len(head))
 
 
-def _packed(code: str, column: Sequence[Any]) -> bytes:
+def _packed(code: str, column: Column) -> bytes:
     """``column`` as little-endian machine values (``"q"`` int64, ``"d"`` float64, ``"f"``
     float32, rounded to nearest as numpy does)."""
+    if hasattr(column, "dtype"):
+        return bytes(column.astype(_NUMPY_CODES[code], copy=False).tobytes())
     packed = array(code, column)
     if _BIG_ENDIAN:
         packed.byteswap()
@@ -172,14 +178,16 @@ def _packed(code: str, column: Sequence[Any]) -> bytes:
 
 
 _BIG_ENDIAN = sys.byteorder == "big"
+_NUMPY_CODES = {"q": "<i8", "d": "<f8", "f": "<f4"}
 
 
-def _encode_steps(steps: Sequence[int]) -> tuple[int, bytes]:
-    """(1, start+stride) for evenly spaced steps, else (0, every step)."""
+def _encode_steps(steps: Column) -> tuple[int, bytes]:
+    """(1, start+stride) for evenly spaced steps, else (0, every step); checked on Python ints,
+    which holds the GIL (see :func:`frame_scalars`)."""
     count = len(steps)
     if count == 1:
         return 1, _RANGE.pack(int(steps[0]), 1)
-    listed = steps if isinstance(steps, list) else list(steps)
+    listed = steps if isinstance(steps, list) else steps.tolist()
     start, stride = listed[0], listed[1] - listed[0]
     if stride != 0:
         evenly = listed == list(range(start, start + stride * count, stride))
@@ -187,12 +195,17 @@ def _encode_steps(steps: Sequence[int]) -> tuple[int, bytes]:
         evenly = listed.count(start) == count
     if evenly:
         return 1, _RANGE.pack(start, stride)
-    return 0, _packed("q", listed)
+    return 0, _packed("q", steps)
 
 
-def _encode_walls(walls: Sequence[float], base: float) -> tuple[int, bytes]:
+def _encode_walls(walls: Column, base: float) -> tuple[int, bytes]:
     """(0, float32 offsets from ``base``) when they keep about a microsecond (a span of at most
     16 s: every live flush), else (WALL_F64, the float64 times: imported or replayed points)."""
+    if hasattr(walls, "dtype"):
+        offsets = walls - base  # in float64: float32 would lose seconds
+        if len(offsets) and not 0.0 <= float(offsets.max()) <= _F32_SPAN:
+            return WALL_F64, _packed("d", walls)
+        return 0, _packed("f", offsets)
     if len(walls) and not 0.0 <= max(walls) - base <= _F32_SPAN:
         return WALL_F64, _packed("d", walls)
     # In float64 first (float32 would lose seconds), and by ``map``: a loop of bytecode would let
@@ -200,8 +213,12 @@ def _encode_walls(walls: Sequence[float], base: float) -> tuple[int, bytes]:
     return 0, _packed("f", list(map(base.__rsub__, walls)))
 
 
-def bounds(values: Sequence[float]) -> tuple[float, float]:
+def bounds(values: Column) -> tuple[float, float]:
     """(min, max) of ``values`` ignoring NaN (NaN, NaN when all are NaN), as ``numpy.fmin``."""
+    if hasattr(values, "dtype"):
+        import numpy as np
+
+        return float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
     if any(map(math.isnan, values)):
         values = [v for v in values if not math.isnan(v)]
         if not values:

@@ -6,9 +6,10 @@ Both are kept in the run's metadata document; the writer owns that document and 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from ._records import Column
 from ._records import bounds as nan_bounds
 from ._values import check_tag, storable
 
@@ -19,8 +20,8 @@ TagStats = dict[str, list[float]]
 def update_stats(
     stats: TagStats,
     tag: str,
-    steps: Sequence[int],
-    values: Sequence[float],
+    steps: Column,
+    values: Column,
     bounds: tuple[float, float] | None = None,
 ) -> None:
     """Fold a batch of one tag's points into its running statistics (``bounds``: the batch's

@@ -96,11 +96,9 @@ def _point_columns(points: list[Any]) -> tuple[list[int], list[float], list[floa
     return points[0::3], points[1::3], points[2::3]
 
 
-def _point_arrays(
-    tag: str, steps: Any, values: Any, walls: Any
-) -> tuple[list[int], list[float], list[float]]:
-    """Checked int64 / float64 / float64 columns (as Python lists) for
-    :meth:`RunWriter.log_points`; numpy is imported here, by callers that hold arrays anyway."""
+def _point_arrays(tag: str, steps: Any, values: Any, walls: Any) -> tuple[Any, Any, Any]:
+    """Checked int64 / float64 / float64 columns for :meth:`RunWriter.log_points`; numpy is
+    imported here, by callers that hold arrays anyway."""
     import numpy as np
 
     try:
@@ -122,11 +120,12 @@ def _point_arrays(
         raise ValueError(f"steps for tag {tag!r} must be in 0..2**63 - 1")
     if not np.isfinite(wall_col).all():
         raise ValueError(f"wall times for tag {tag!r} must be finite seconds since the epoch")
-    return raw_steps.astype(np.int64).tolist(), value_col.tolist(), wall_col.tolist()
+    return raw_steps.astype(np.int64), value_col, wall_col
 
 
-#: Points of one tag from one buffer: steps, values, wall times, and (min, max) when known.
-_Piece = tuple[list[int], list[float], list[float], "tuple[float, float] | None"]
+#: Points of one tag from one buffer: steps, values, wall times (lists, or arrays from
+#: log_points), and (min, max) when known.
+_Piece = tuple[Any, Any, Any, "tuple[float, float] | None"]
 
 
 def _merge(tag_id: int, pieces: list[_Piece]) -> rec.Block:
@@ -468,7 +467,7 @@ class RunWriter:
                 framed = self._guarded_frame([block]) if block is not None else None
                 if framed is not None:
                     self._data.add([Pending(framed, points=len(piece[0]))])
-            buf.next_step = max(buf.next_step, max(columns[0]) + 1)
+            buf.next_step = max(buf.next_step, int(columns[0].max()) + 1)
             self._data.write()
             self._meta_dirty = True
 
