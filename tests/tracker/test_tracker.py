@@ -128,6 +128,28 @@ def test_restarting_on_the_same_run_continues_its_step_state(tmp_path: Path) -> 
     assert view.scalars("loss").steps.tolist() == [10, 15]  # 15: the final forced processing
 
 
+def test_resuming_from_a_checkpoint_older_than_the_step_state_logs_at_the_resumed_steps(
+    tmp_path: Path,
+) -> None:
+    """Killed after step 10 with its latest checkpoint at 5, a run resumes at 5: what it logs
+    next lands at its own steps, not at the step the killed process had reached."""
+    cfg = make_config(tmp_path, MetricConfig(name="loss", log_frequency_steps=1))
+    first = Tracker(cfg, sinks=[])
+    for step in range(1, 11):
+        first.log_event(RawMetricEvent(name="loss", value=float(step), global_step=step))
+        first.force_process_and_log(step)
+        if step == 5:
+            first.save_training_state(nn_state_dict={}, optimizer_state_dict={}, global_step=5)
+    first.shutdown()
+    with Tracker(cfg, sinks=[]) as again:
+        assert again.load_initial_state().checkpoint_data.global_step == 5  # type: ignore[union-attr]
+        again.log_event(RawMetricEvent(name="loss", value=60.0, global_step=6))
+        again.force_process_and_log(6)
+    (view,) = labtrack.Store(tmp_path).runs()
+    steps, values, _ = view.scalars("loss")
+    assert (steps[-1], values[-1]) == (6, 60.0)
+
+
 def test_default_mirrors_mlflow_and_tensorboard_read_back(tmp_path: Path) -> None:
     pytest.importorskip("mlflow")
     pytest.importorskip("tensorboardX")

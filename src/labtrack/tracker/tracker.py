@@ -361,7 +361,9 @@ class Tracker:
             state = dict(ckpt.actor_state.get("aggregator", {}))
             state.pop("counts", None)  # event counts describe this run, not the resumed one
             self._agg.load_state_dict(state)
-            self._requested_step = max(self._requested_step, ckpt.global_step)
+            # The checkpoint's step, even when this run's step state had gone further: what
+            # is logged next belongs to the resumed steps.
+            self._requested_step = ckpt.global_step
         buffer = self._load_buffer(path.parent.parent)
         log.info("resuming from %s (step %d)", path, ckpt.global_step)
         return LoadedTrainingState(
