@@ -24,7 +24,8 @@ _EXAMPLES = {
   labtrack export 1a2b3c --format parquet --tag train/loss""",
     "demo": """examples:
   labtrack demo                                 # three short runs into ./out, then a summary
-  labtrack demo --dir /tmp/demo --runs 5 --steps 1000""",
+  labtrack demo --dir /tmp/demo --runs 5 --steps 1000
+  labtrack demo rl --help                       # the distributed RL example (from a checkout)""",
 }
 
 
@@ -107,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ui"]:
         return _ui(argv[1:])
+    if argv[:2] == ["demo", "rl"]:  # the distributed RL example has its own command line
+        from ._demo_rl import main as demo_rl
+
+        return demo_rl(argv[2:])
     args = _parser().parse_args(argv)
     if args.version:
         from .. import __version__
