@@ -69,9 +69,10 @@ except ValueError:
         config=tracker_config
     )
 
-# Optional: Wait for actor to be ready by calling a method
+# Optional: Wait for actor to be ready by calling a method. Starting an actor means starting a
+# worker process: give it a couple of minutes on a loaded machine, not seconds.
 try:
-    run_id = ray.get(tracker_actor.get_mlflow_run_id.remote(), timeout=10)
+    run_id = ray.get(tracker_actor.get_mlflow_run_id.remote(), timeout=120)
     logger.info(f"TrackerActor ready. MLflow Run ID: {run_id}")
 except Exception as e:
     logger.error(f"Error waiting for TrackerActor: {e}. Exiting.")
@@ -205,10 +206,10 @@ finally:
         try:
             # Force final stats processing with the last known step
             logger.info(f"Forcing final log processing at step {global_step}...")
-            ray.get(tracker_actor.force_process_and_log.remote(global_step), timeout=15)
+            ray.get(tracker_actor.force_process_and_log.remote(global_step), timeout=60)
             # Explicitly call shutdown to close files, TB writer, and potentially MLflow run
             logger.info("Calling actor shutdown...")
-            ray.get(tracker_actor.shutdown.remote(), timeout=15)
+            ray.get(tracker_actor.shutdown.remote(), timeout=60)
             logger.info("TrackerActor shutdown complete.")
         except Exception as e:
             logger.error(f"Error during TrackerActor final processing or shutdown: {e}")

@@ -52,9 +52,10 @@ def test_usage_example_runs_and_resumes(tmp_path: Path) -> None:
 TRIEYE_EXAMPLE = EXAMPLE.parent / "trieye_style.py"
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_trieye_readme_example_runs_unchanged_but_for_the_import(tmp_path: Path) -> None:
+ACTOR_WAIT_TIMED_OUT = "Error waiting for TrieyeActor: Get timed out"
+
+
+def run_trieye_example(cwd: Path) -> subprocess.CompletedProcess[str]:
     from labtrack.tracker import PersistenceConfig
 
     # Creating MLflow's SQLite tables takes ~10 s on a loaded 2-core machine, as long as the
@@ -62,18 +63,31 @@ def test_trieye_readme_example_runs_unchanged_but_for_the_import(tmp_path: Path)
     try:
         import mlflow
 
-        uri = PersistenceConfig(ROOT_DATA_DIR=str(tmp_path / ".my_app_data")).MLFLOW_TRACKING_URI
+        uri = PersistenceConfig(ROOT_DATA_DIR=str(cwd / ".my_app_data")).MLFLOW_TRACKING_URI
         mlflow.MlflowClient(tracking_uri=uri).search_experiments()
     except ImportError:
         pass
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(TRIEYE_EXAMPLE)],
-        cwd=tmp_path,
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(SRC)},
         capture_output=True,
         text=True,
         timeout=240,
     )
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_trieye_readme_example_runs_unchanged_but_for_the_import(tmp_path: Path) -> None:
+    done = run_trieye_example(tmp_path)
+    if ACTOR_WAIT_TIMED_OUT in done.stderr:
+        # The README's code gives the actor 10 s to start, which a machine loaded far beyond its
+        # cores can exceed before any of labtrack runs (Ray starts a worker process first). That
+        # wait, and only that one, is retried once, in a fresh directory.
+        tmp_path = tmp_path / "again"
+        tmp_path.mkdir()
+        done = run_trieye_example(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "TrieyeActor ready. MLflow Run ID:" in done.stderr
     assert "Error" not in done.stderr, done.stderr[-3000:]
