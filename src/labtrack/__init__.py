@@ -35,6 +35,8 @@ _LAZY: dict[str, str] = {
     "LogReader": ".logger",
     "Store": ".store",
     "RunView": ".store",
+    # a store served to every node of a Ray cluster
+    "serve_store": ".cluster",
     # errors
     "LabtrackError": ".errors",
     "ConfigError": ".errors",
@@ -127,6 +129,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._run import Run, current_run, start_run
+    from .cluster import serve_store
     from .errors import (
         BuildTypeError,
         ConfigError,

@@ -110,7 +110,11 @@ def start_run(
         config: nested configuration; values that cannot be stored raise ``ConfigError``
             naming the key path.
         dir: the store directory (default ``$LABTRACK_DIR`` or ``./out``); the run's own
-            directory is ``<dir>/<experiment>/<name>-<id>``.
+            directory is ``<dir>/<experiment>/<name>-<id>``. ``"ray://<name>"`` names a store
+            served to a Ray cluster (:func:`labtrack.serve_store`), written through that
+            store's node even from the same node. Any other run opened on a node of a Ray
+            cluster that cannot see its store is written through the store's node too
+            (``docs/cluster.md``).
         tags: names (``["baseline"]``) or name/value pairs.
         run_dir: record into exactly this directory instead (resumed if it already holds a
             run whose writer is gone; refused while that writer lives).
@@ -125,11 +129,16 @@ def start_run(
     if run_dir is None:
         if any(sep in experiment for sep in ("/", "\\")) or experiment in (".", ".."):
             raise ValueError(f"experiment {experiment!r} must not contain path separators")
-        store = Path(dir) if dir is not None else default_store_dir()
+        store = _store_dir(dir)
         run_id = new_run_id()  # the folder ends with the run's id: `labtrack show <suffix>`
         folder = f"{_slug(name)}-{run_id}" if name else run_id
         run_dir = store / experiment / folder
         writer_options.setdefault("run_id", run_id)
+    if "ray" in sys.modules and "output" not in writer_options:  # a Ray cluster: maybe remote
+        from .cluster import output_for
+
+        forced = isinstance(dir, str) and dir.startswith("ray://")
+        writer_options["output"] = output_for(Path(run_dir).absolute(), force=forced)
     run = Run(
         run_dir,
         experiment=experiment,
@@ -143,6 +152,16 @@ def start_run(
         _hooks.track(run)
     _current.set(run)
     return run
+
+
+def _store_dir(dir: str | Path | None) -> Path:
+    """The store folder ``dir`` names: a path, ``"ray://<name>"`` (a store served to the Ray
+    cluster by :func:`labtrack.serve_store`, on whichever node this runs), or the default."""
+    if isinstance(dir, str) and dir.startswith("ray://"):
+        from .cluster import store_root
+
+        return store_root(dir)
+    return Path(dir) if dir is not None else default_store_dir()
 
 
 def current_run() -> Run | None:

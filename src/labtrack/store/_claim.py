@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -74,13 +75,21 @@ def claim(
     config: dict[str, Any],
     tags: dict[str, str],
     run_id: str | None = None,
+    owner: Mapping[str, Any] | None = None,
 ) -> Claimed:
     """Become the one writer of ``run_dir``: create it, or take it over from a finished or dead
-    writer; :class:`~labtrack.errors.RunLockedError` while another writer lives."""
+    writer; :class:`~labtrack.errors.RunLockedError` while another writer lives.
+
+    ``owner`` (``pid``, ``host``, ``pid_start``) names the writing process when it is not this
+    one: a writer on another machine that claims through the store's node. Liveness is then
+    judged by that process (on this host) or by its heartbeats (elsewhere).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = _new_meta(run_dir, experiment, name, config, tags)
     if run_id is not None:
         meta["id"] = run_id
+    if owner is not None:
+        meta.update({key: owner[key] for key in ("pid", "host", "pid_start")})
     meta_dir = run_dir / META_DIR
     if not meta_dir.exists():
         staging = run_dir / f"{META_DIR}-new-{os.getpid()}-{meta['id']}"
@@ -140,6 +149,11 @@ def _refuse(run_dir: Path, meta: dict[str, Any], holder: dict[str, Any]) -> RunL
         f"run {meta.get('id')} at {run_dir} is being written by pid {pid} "
         f"on host {holder.get('host')} ({who}); one writer per run"
     )
+
+
+def writer_identity() -> dict[str, Any]:
+    """This process as a run's owner: what :func:`claim`'s ``owner`` takes."""
+    return {"pid": os.getpid(), "host": hostname(), "pid_start": _own_start_time()}
 
 
 def new_run_id() -> str:

@@ -56,20 +56,19 @@ from typing import Any, Literal
 
 from ..errors import DataLossError, StoreError
 from . import _records as rec
-from ._claim import Restored, claim, release
-from ._datafile import DEFAULT_MAX_BACKLOG_BYTES, DataFile, Pending
+from ._claim import Restored
+from ._datafile import DEFAULT_MAX_BACKLOG_BYTES, Pending
 from ._mediawriter import ArtifactKind, MediaWriter
 from ._meta import (
-    DATA_FILE,
     FINAL_STATUSES,
     HEARTBEAT_EVERY,
     META_DIR,
     META_FILE,
     cached_git_info,
     git_info,
-    write_json_atomic,
 )
 from ._outage import Outages
+from ._output import LocalOutput, RunOutput
 from ._summary import RunSummary, TagStats, metrics_document, update_stats
 from ._values import MAX_STEP, check_tag, storable, to_float, to_step
 
@@ -202,6 +201,7 @@ class RunWriter:
         durable: bool = True,
         max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
         run_id: str | None = None,
+        output: RunOutput | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
@@ -213,6 +213,7 @@ class RunWriter:
         clean_config = storable(dict(config or {}), "config")
         clean_tags = _tags_dict(tags)
         self.dir = Path(run_dir).absolute()
+        self._output: RunOutput = output if output is not None else LocalOutput(self.dir)
         self._meta_dir = self.dir / META_DIR
         self._flush_interval = float(flush_interval)
         self._max_pending = int(max_pending)
@@ -247,7 +248,7 @@ class RunWriter:
         self._last_meta = 0.0
         self._last_heartbeat = 0.0
 
-        claimed = claim(self.dir, experiment, name, clean_config, clean_tags, run_id)
+        claimed = self._output.claim(experiment, name, clean_config, clean_tags, run_id)
         self._meta = claimed.meta
         self._claim_number = claimed.number
         self._continue_from(claimed.restored)
@@ -256,12 +257,17 @@ class RunWriter:
         self.name: str = self._meta["name"]
         self.summary: MutableMapping[str, Any] = RunSummary(self)
         self._outages = Outages(f"run {self.id}")
+        local = self._output.files_dir
         self._media = MediaWriter(
-            self.dir, self._outages, self._restored.text_steps, self._restored.media_steps
+            local,
+            self._outages,
+            self._restored.text_steps,
+            self._restored.media_steps,
+            None if isinstance(self._output, LocalOutput) else self._output.files_written,
         )
         del self._restored
         # The data file is opened on the first write: a run that records no data costs no file.
-        self._data = DataFile(self._meta_dir / DATA_FILE, self._outages, int(max_backlog_bytes))
+        self._data = self._output.data_file(self._outages, int(max_backlog_bytes))
         # The low-level API: threading.Thread.start() waits until the OS has scheduled the new
         # thread (about a millisecond on a busy machine, per run). Nothing joins this thread:
         # finish() writes what is pending itself, and the thread ends when it sees _stop.
@@ -719,7 +725,7 @@ class RunWriter:
         if lost is not None:
             self._meta["lost"] = lost
         try:
-            write_json_atomic(self._meta_dir / META_FILE, self._meta, fsync=fsync)
+            self._output.write_meta(self._meta, fsync)
         except OSError as exc:
             self._outages.failed(
                 "metadata", f"cannot write {self._meta_dir / META_FILE}: {exc}", cause=exc.errno
@@ -789,7 +795,7 @@ class RunWriter:
                 self._meta["error"] = error_doc
             self._write_meta(fsync=self._durable)
             with contextlib.suppress(OSError):
-                release(self.dir, self._claim_number)
+                self._output.release(self._claim_number)
         if unwritten:
             raise DataLossError(
                 f"run {self.id}: {unwritten} point(s) could not be written to {self._data.path} "
