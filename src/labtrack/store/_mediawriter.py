@@ -41,8 +41,10 @@ class MediaWriter:
         outages: Outages,
         text_steps: Mapping[str, int],
         media_steps: Mapping[tuple[str, str], int],
+        on_files: Callable[[list[Path]], None] | None = None,
     ) -> None:
         self.dir = run_dir
+        self._on_files = on_files  # told of each complete file before its record is queued
         self._outages = outages
         self._text: list[tuple[str, int, float, str]] = []
         self._text_steps = dict(text_steps)
@@ -174,6 +176,8 @@ class MediaWriter:
         if copied is None:
             return target
         size, digest = copied
+        if self._on_files is not None:
+            self._on_files(sorted(p for p in target.rglob("*") if p.is_file()) or [target])
         record = {"name": name, "kind": kind, "path": str(target.relative_to(self.dir))}
         record.update({"size": size, "sha256": digest, "metadata": clean_meta})
         self._events.append((rec.KIND_ARTIFACT, {**record, "step": at, "wall": time.time()}))
@@ -221,6 +225,8 @@ class MediaWriter:
         return place
 
     def _relative(self, files: Mapping[str, Any]) -> dict[str, Any]:
+        if self._on_files is not None:
+            self._on_files([v for v in files.values() if isinstance(v, Path)])
         return {
             k: (str(v.relative_to(self.dir)) if isinstance(v, Path) else v)
             for k, v in files.items()
