@@ -534,6 +534,8 @@ class _Sweep:
                 with contextlib.suppress(FileNotFoundError):
                     (out / stale).unlink()
         total = len(self.planned)
+        if todo:
+            self.executor.prepare(self.opts.output_dir.absolute())
         with SweepProgress(
             total, cached, bar=self.opts.capture, title=self.opts.name, guard=self.executor.guard
         ) as prog:

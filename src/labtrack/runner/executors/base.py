@@ -45,6 +45,11 @@ class Executor(ABC):
     def interrupt(self) -> None:  # noqa: B027 - optional hook
         """Stop work in flight (Ctrl-C); the default does nothing."""
 
+    def prepare(self, store: Path) -> None:  # noqa: B027 - optional hook
+        """Called once per sweep, before any config runs, with the store the configs' runs
+        go into (an executor on other machines makes it reachable there); the default does
+        nothing."""
+
     def guard(self) -> contextlib.AbstractContextManager[Any]:
         """Held by the runner while it prints or reads results in other threads.
 
