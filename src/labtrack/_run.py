@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from ._env import default_store_dir
+from ._env import LABTRACK_DIR, default_store_dir
 from .store import RunWriter, check_tag, new_run_id
 
 #: What a run stopped by Ctrl-C or SIGTERM records under ``error`` (its status is ``killed``).
@@ -126,6 +126,7 @@ def start_run(
     check_tag(experiment, "experiment")
     if name is not None:
         check_tag(name, "name")
+    served = run_dir is None and _served_url(dir) is not None
     if run_dir is None:
         if any(sep in experiment for sep in ("/", "\\")) or experiment in (".", ".."):
             raise ValueError(f"experiment {experiment!r} must not contain path separators")
@@ -137,8 +138,7 @@ def start_run(
     if "ray" in sys.modules and "output" not in writer_options:  # a Ray cluster: maybe remote
         from .cluster import output_for
 
-        forced = isinstance(dir, str) and dir.startswith("ray://")
-        writer_options["output"] = output_for(Path(run_dir).absolute(), force=forced)
+        writer_options["output"] = output_for(Path(run_dir).absolute(), force=served)
     run = Run(
         run_dir,
         experiment=experiment,
@@ -157,11 +157,18 @@ def start_run(
 def _store_dir(dir: str | Path | None) -> Path:
     """The store folder ``dir`` names: a path, ``"ray://<name>"`` (a store served to the Ray
     cluster by :func:`labtrack.serve_store`, on whichever node this runs), or the default."""
-    if isinstance(dir, str) and dir.startswith("ray://"):
+    url = _served_url(dir)
+    if url is not None:
         from .cluster import store_root
 
-        return store_root(dir)
+        return store_root(url)
     return Path(dir) if dir is not None else default_store_dir()
+
+
+def _served_url(dir: str | Path | None) -> str | None:
+    """``"ray://<name>"`` when ``dir`` (or, without one, ``$LABTRACK_DIR``) names a served store."""
+    named = dir if dir is not None else os.environ.get(LABTRACK_DIR)
+    return named if isinstance(named, str) and named.startswith("ray://") else None
 
 
 def current_run() -> Run | None:

@@ -123,3 +123,19 @@ def test_a_killed_remote_writer_reads_crashed_with_what_was_acknowledged(store: 
     steps = list(run.scalars("loss").steps)
     assert steps == list(range(len(steps)))  # contiguous, no duplicates
     assert len(steps) >= logged  # everything logged by a call that returned 1 s before the kill
+
+
+@ray.remote(num_cpus=0)
+def train_into_the_default_store(steps: int) -> str:
+    os.environ["LABTRACK_DIR"] = "ray://remote-writer-tests"
+    with labtrack.start_run("exp", name="by-env") as run:
+        for step in range(steps):
+            run.log_metric("loss", 1.0 / (step + 1), step)
+        kind = type(run._output).__name__
+    return f"{kind} {run.dir}"
+
+
+def test_labtrack_dir_may_name_a_served_store(store: Path) -> None:
+    kind, run_dir = ray.get(train_into_the_default_store.remote(500), timeout=300).split()
+    assert kind == "RemoteOutput" and Path(run_dir).parent == store / "exp"
+    assert list(open_run(run_dir).scalars("loss").steps) == list(range(500))

@@ -72,3 +72,19 @@ def test_ray_a_config_that_raises_or_dies_says_why(ray_session, tmp_path):
     assert died.status == "failed"
     assert died.error.type == "WorkerCrashed" and "the worker process died" in died.error.message
     assert "labtrack: WorkerCrashed:" in (died.dir / "stderr.log").read_text()
+
+
+def test_ray_task_options_come_from_the_executor_then_from_each_configs_ray_key() -> None:
+    executor = RayExecutor(num_cpus=1, resources={"tagged_node": 1}, max_retries=2)
+    assert executor.task_options({"x": 1}) == {
+        "num_cpus": 1,
+        "num_gpus": 0,
+        "max_retries": 2,
+        "resources": {"tagged_node": 1},
+    }
+    own = executor.task_options({"x": 1, "_ray": {"num_gpus": 1, "scheduling_strategy": "SPREAD"}})
+    assert own["num_gpus"] == 1 and own["scheduling_strategy"] == "SPREAD"
+    with pytest.raises(ValueError, match="config key '_ray' has unknown Ray task option.*'gpus'"):
+        executor.task_options({"_ray": {"gpus": 1}})
+    with pytest.raises(ValueError, match="must be a mapping"):
+        executor.task_options({"_ray": 1})

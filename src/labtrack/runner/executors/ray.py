@@ -7,7 +7,8 @@ left running (Ray sessions are expensive to restart).
 Placement: Ray's task options (``num_cpus``, ``num_gpus``, ``resources``, ``runtime_env``,
 ``scheduling_strategy``, ``max_retries``) apply to every config, and a config's own ``_ray``
 mapping overrides them for that config (``{"_ray": {"num_gpus": 1}}``; it is part of the config,
-so of its hash). Unknown option names raise ``ValueError`` naming them, before anything runs.
+so of its hash). Unknown option names raise ``ValueError`` naming them, before that config's
+task is submitted.
 
 No shared file system is needed: the driver serves its store to the cluster
 (:func:`labtrack.serve_store`), so a config's run, logged on any node, is written into the
