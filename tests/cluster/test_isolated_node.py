@@ -19,7 +19,6 @@ ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-@ray.remote(num_cpus=0)
 class Trainer:
     """A training loop on whichever node Ray places it, recording into ``store``."""
 
@@ -50,7 +49,9 @@ class Trainer:
 
 
 def on_worker(cluster: Any) -> Any:
-    return Trainer.options(**cluster.on_worker)
+    """``Trainer`` as a Ray actor class placed on the worker node (made in this Ray session:
+    an actor class first used in an earlier session of this process can be refused)."""
+    return ray.remote(num_cpus=0, **cluster.on_worker)(Trainer)
 
 
 def test_a_task_on_a_node_without_the_store_records_into_the_drivers_store_live(
@@ -171,3 +172,21 @@ def _viewer_get(store: Path, path: str) -> Any:
             return response.json()
 
     return asyncio.run(get())
+
+
+def test_a_node_without_the_store_fetches_a_runs_files(isolated_cluster: Any) -> None:
+    from labtrack.cluster import fetch_folder
+
+    store = isolated_cluster.store_dir
+    labtrack.serve_store(store)
+    run_dir = store / "exp" / "resumed-elsewhere"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "latest.pt").write_bytes(b"w" * 9_000_000)  # two chunks
+
+    @ray.remote(num_cpus=0, **isolated_cluster.on_worker)
+    def fetch(folder: str) -> tuple[bool, int, int]:
+        seen_before = Path(folder, "checkpoints", "latest.pt").exists()
+        copied = fetch_folder(folder)
+        return seen_before, copied, Path(folder, "checkpoints", "latest.pt").stat().st_size
+
+    assert ray.get(fetch.remote(str(run_dir)), timeout=180) == (False, 1, 9_000_000)

@@ -139,3 +139,20 @@ def test_labtrack_dir_may_name_a_served_store(store: Path) -> None:
     kind, run_dir = ray.get(train_into_the_default_store.remote(500), timeout=300).split()
     assert kind == "RemoteOutput" and Path(run_dir).parent == store / "exp"
     assert list(open_run(run_dir).scalars("loss").steps) == list(range(500))
+
+
+@ray.remote(num_cpus=0)
+def save_a_checkpoint() -> str:
+    with labtrack.start_run("exp", name="files", dir="ray://remote-writer-tests") as run:
+        checkpoint = Path(run.dir, "checkpoints", "step_1.pt")
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"weights")
+        run.save_file(checkpoint)
+        with pytest.raises(ValueError, match="inside"):
+            run.save_file("/etc/hostname")
+    return str(run.dir)
+
+
+def test_files_saved_by_other_code_travel_with_the_run(store: Path) -> None:
+    run_dir = Path(ray.get(save_a_checkpoint.remote(), timeout=300))
+    assert (run_dir / "checkpoints" / "step_1.pt").read_bytes() == b"weights"

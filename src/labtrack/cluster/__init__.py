@@ -12,6 +12,6 @@ functions: importing this package does not import Ray).
 from __future__ import annotations
 
 from ._route import output_for, serve_store, store_root
-from ._sync import send_folder
+from ._sync import fetch_folder, send_folder
 
-__all__ = ["output_for", "send_folder", "serve_store", "store_root"]
+__all__ = ["fetch_folder", "output_for", "send_folder", "serve_store", "store_root"]

@@ -136,6 +136,32 @@ class StoreIngest:
         os.replace(partial, dest)
         return size
 
+    def files(self, run_dir: str) -> list[str]:
+        """The files of a run directory outside ``.labtrack/`` (relative paths, sorted)."""
+        folder = self._inside(run_dir)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(folder))
+            for p in folder.rglob("*")
+            if p.is_file() and p.relative_to(folder).parts[0] != META_DIR
+        )
+
+    def read_file(self, run_dir: str, relative: str) -> list[Any]:
+        """One file of a run directory as ``ray.put`` chunks (never one giant reply)."""
+        import ray
+
+        from ._remote import CHUNK_BYTES
+
+        path = self._inside(run_dir) / relative
+        if not is_inside(path.resolve(), self._inside(run_dir).resolve()):
+            raise ValueError(f"file path {relative!r} must be inside the run")
+        chunks = []
+        with open(path, "rb") as fh:
+            while data := fh.read(CHUNK_BYTES):
+                chunks.append(ray.put(data))
+        return chunks
+
     def close(self, run_dir: str, writer: str, durable: bool) -> None:
         stream = self._streams.pop((str(self._inside(run_dir)), writer), None)
         if stream is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,8 @@ from ..store._outage import Outages
 
 #: Seconds ``finish()`` waits for the store's node to acknowledge everything.
 CLOSE_TIMEOUT = 120.0
+#: Seconds ``flush()`` waits for the store's node to acknowledge what it sent.
+FLUSH_TIMEOUT = 30.0
 #: Seconds a run waits for the store's node to claim it.
 CLAIM_TIMEOUT = 120.0
 _UNREACHABLE = -1  # the outage cause of "the store's node did not take it"
@@ -68,8 +71,14 @@ class _Log:
         self.ops: deque[_Op] = deque()
         self.acked_bytes = 0
         self.last_error: str | None = None
+        # The caller's thread sends files while the writer's thread sends batches and settles.
+        self._lock = threading.RLock()
 
     def send(self, op: _Op) -> None:
+        with self._lock:
+            self._submit(op)
+
+    def _submit(self, op: _Op) -> None:
         op.ref = getattr(self._actor, op.method).remote(*op.args)
         self.ops.append(op)
 
@@ -85,6 +94,10 @@ class _Log:
         """Take the acknowledgements that have arrived (waiting up to ``timeout`` seconds in
         all); on a failure or a gap, send again from the first unacknowledged operation."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            self._settle(deadline)
+
+    def _settle(self, deadline: float) -> None:
         while self.ops:
             op = self.ops[0]
             left = max(0.0, deadline - time.monotonic())
@@ -113,7 +126,7 @@ class _Log:
         ops = list(self.ops)
         self.ops.clear()
         for op in ops:
-            self.send(op)
+            self._submit(op)
 
     def _failed(self, exc: BaseException) -> None:
         cause = getattr(exc, "cause", None) or exc
@@ -180,7 +193,6 @@ class RemoteDataFile:
         """Send the backlog as one batch (after the files it announces); True when sent."""
         log = self._output.log
         log.settle()
-        self._output.send_files()
         if self._backlog:
             items = list(self._backlog)
             self._backlog.clear()
@@ -201,6 +213,11 @@ class RemoteDataFile:
             self._seq += 1
             log.send(op)
         return True
+
+    def settle(self) -> None:
+        """Wait until the store's node acknowledged everything sent (``flush()``), at most
+        :data:`FLUSH_TIMEOUT` seconds; what is still unacknowledged then stays queued."""
+        self._output.log.settle(FLUSH_TIMEOUT)
 
     def drop_backlog(self) -> int:
         points = sum(p.points for p in self._backlog)
@@ -232,10 +249,9 @@ class RemoteOutput:
         self.run_dir = run_dir
         self.run_dir_str = str(run_dir)
         self.files_dir = local_dir if local_dir is not None else _local_folder(run_dir)
-        self._actor = actor
+        self.actor = actor
         self.log = _Log(actor)
         self.writer = ""
-        self._files: list[Path] = []
 
     def claim(
         self,
@@ -247,7 +263,7 @@ class RemoteOutput:
     ) -> Claimed:
         import ray
 
-        ref = self._actor.claim.remote(
+        ref = self.actor.claim.remote(
             self.run_dir_str, experiment, name, config, tags, run_id, writer_identity()
         )
         try:
@@ -271,13 +287,10 @@ class RemoteOutput:
         return RemoteDataFile(self, path, outages, max_backlog_bytes)
 
     def files_written(self, paths: Iterable[Path]) -> None:
-        self._files.extend(paths)  # sent before the next data batch, which announces them
-
-    def send_files(self) -> None:
-        count = len(self._files)
-        for path in self._files[:count]:
+        # Sent at once: the record announcing a media file is queued after this returns, so
+        # the file always reaches the store's node first.
+        for path in paths:
             send_file(self.log, self.run_dir_str, path, str(path.relative_to(self.files_dir)))
-        del self._files[:count]
 
     def write_meta(self, meta: Mapping[str, Any], fsync: bool) -> None:
         self.log.send(_Op("write_meta", (self.run_dir_str, self.writer, dict(meta), fsync)))

@@ -3,11 +3,13 @@
 A run's own records travel as they are logged; the other files of a run directory (a runner
 config's ``result.pkl``, captured output, whatever the config wrote under ``config.out``, a
 tracker's checkpoints) are written to this node's disk by ordinary code. :func:`send_folder`
-sends them, each file whole and in chunks, and waits until the store's node has them.
+sends them, each file whole and in chunks, and waits until the store's node has them;
+:func:`fetch_folder` brings them to a node that has not got them (a tracker resumed elsewhere).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..store._meta import META_DIR
@@ -39,3 +41,28 @@ def send_folder(folder: str | Path, *, skip_meta: bool = True) -> int:
             f"within {CLOSE_TIMEOUT:.0f} s ({output.log.last_error or 'no answer'})"
         )
     return len(files)
+
+
+def fetch_folder(folder: str | Path) -> int:
+    """Copy every file of run directory ``folder`` (outside ``.labtrack/``) from the store's
+    node to the same path on this node, replacing what is there; returns how many were copied
+    (0 when the store is on this node, or not served on the Ray cluster)."""
+    import ray
+
+    root = Path(folder).absolute()
+    output = output_for(root)
+    if not isinstance(output, RemoteOutput):
+        return 0
+    actor = output.actor
+    copied = 0
+    for relative in ray.get(actor.files.remote(str(root)), timeout=CLOSE_TIMEOUT):
+        chunks = ray.get(actor.read_file.remote(str(root), relative), timeout=CLOSE_TIMEOUT)
+        dest = root / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.part-{os.getpid()}")
+        with open(partial, "wb") as fh:
+            for chunk in chunks:
+                fh.write(ray.get(chunk, timeout=CLOSE_TIMEOUT))
+        os.replace(partial, dest)
+        copied += 1
+    return copied

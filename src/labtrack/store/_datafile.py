@@ -121,6 +121,9 @@ class DataFile:
         except OSError:  # then readers see a torn record that the next writer truncates
             pass
 
+    def settle(self) -> None:
+        """Wait until what was written is readable: at once for a local file."""
+
     def drop_backlog(self) -> int:
         """Give up on what is still queued (at close, when writing never recovered)."""
         points = self.backlog_points

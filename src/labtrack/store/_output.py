@@ -37,6 +37,9 @@ class DataSink(Protocol):
 
     def write(self) -> bool: ...
 
+    def settle(self) -> None:
+        """Wait (bounded) until what :meth:`write` moved on is readable by the store's readers."""
+
     def drop_backlog(self) -> int: ...
 
     def close(self, durable: bool) -> None: ...

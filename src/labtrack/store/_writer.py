@@ -554,6 +554,19 @@ class RunWriter:
         self._check_open()
         return self._media.log_artifact(path, name, kind, metadata, step)
 
+    def save_file(self, path: str | Path) -> None:
+        """Make a file that other code wrote under the run directory (a checkpoint, a report)
+        part of the run wherever the run is recorded: a run written from a node that cannot
+        see its store sends the file there (it must be complete; call again after it changes).
+        A local run needs nothing, so there this only checks the path."""
+        self._check_open()
+        file = Path(path).absolute()
+        folder = self._output.files_dir  # the run directory, as this machine has it
+        if not file.is_file() or not file.is_relative_to(folder):
+            raise ValueError(f"save_file() takes a file inside {folder}, got {str(path)!r}")
+        if not isinstance(self._output, LocalOutput):
+            self._output.files_written([file])
+
     # ------------------------------------------------------------------ persisting
 
     def _loop(self) -> None:
@@ -590,6 +603,7 @@ class RunWriter:
         """Persist everything logged so far; when it returns, readers can see it (or, while the
         disk refuses writes, it is kept in memory and the outage has been reported)."""
         self._persist(write_meta=True)
+        self._data.settle()  # a run recorded through another node: until that node has it
 
     def _persist(self, write_meta: bool = False) -> None:
         with self._io_lock:
