@@ -355,7 +355,9 @@ class IsolatedCluster:
         # machine (~/.ray/auth_token): an earlier local ray.init() in this process turns it on
         # for the process whatever we ask, and a driver whose own server wants a token that
         # the nodes do not send loses every actor it places there.
-        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._private.authentication import authentication_token_setup as auth
+
+        auth._enable_token_auth()  # RAY_AUTH_MODE=token, and Ray's cached config refreshed
         ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
         self.head_node_id = ray.get_runtime_context().get_node_id()
         self._start_worker(deadline)
