@@ -8,7 +8,7 @@ the claim.
 
 Exactly-once appends survive a restart of this actor. Each writer's batches carry consecutive
 sequence numbers; after appending a batch the actor records ``(next sequence, data file size)``
-in ``.labtrack/ingest.<writer>.json``, and only then acknowledges. A batch seen before is
+in ``.labtrack/ingest.<writer>`` (``_Progress``), and only then acknowledges. A batch seen before is
 acknowledged again without writing; a batch that skips ahead is refused with the number expected,
 and the writer resends from there. When the actor starts on a stream it truncates the data file
 to the recorded size, so a batch written but never recorded (the actor died between the two) is
@@ -17,8 +17,9 @@ written once more when it is resent, never twice.
 
 from __future__ import annotations
 
-import json
 import os
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,20 +28,51 @@ from ..store._claim import Claimed, claim, release
 from ..store._files import is_inside
 from ..store._meta import DATA_FILE, META_DIR, META_FILE, write_json_atomic
 
+#: A progress slot: (next sequence number, data file size, CRC-32 of those 16 bytes).
+_SLOT = struct.Struct("<QQI")
+
+
+class _Progress:
+    """``(next sequence, data size)`` of one stream, in ``.labtrack/ingest.<writer>``.
+
+    Two fixed slots, written in turn with one ``pwrite`` each (a process crash cannot tear a
+    write, and a slot that a power loss tore fails its checksum, leaving the other): no rename
+    per batch, which costs a millisecond where a ``pwrite`` costs a microsecond.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def read(self) -> tuple[int, int] | None:
+        best = None
+        for slot in range(2):
+            raw = os.pread(self.fd, _SLOT.size, slot * _SLOT.size)
+            if len(raw) < _SLOT.size:
+                continue
+            seq, size, crc = _SLOT.unpack(raw)
+            if zlib.crc32(raw[:16]) == crc and (best is None or seq > best[0]):
+                best = (seq, size)
+        return best
+
+    def write(self, seq: int, size: int) -> None:
+        head = struct.pack("<QQ", seq, size)
+        os.pwrite(self.fd, head + struct.pack("<I", zlib.crc32(head)), (seq % 2) * _SLOT.size)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
 
 class _Stream:
     """One writer's appends to one run's data file."""
 
     def __init__(self, run_dir: Path, writer: str) -> None:
-        self.progress = run_dir / META_DIR / f"ingest.{writer}.json"
         self.path = run_dir / META_DIR / DATA_FILE
+        self.progress = _Progress(run_dir / META_DIR / f"ingest.{writer}")
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         size = os.fstat(self.fd).st_size
-        try:
-            done = json.loads(self.progress.read_bytes())
-            self.next_seq, self.size = int(done["seq"]), int(done["size"])
-        except FileNotFoundError:  # the writer's first batch
-            self.next_seq, self.size = 0, size
+        done = self.progress.read()
+        self.next_seq, self.size = done if done is not None else (0, size)  # None: a first batch
         if size > self.size:  # written by an earlier instance but never acknowledged
             os.ftruncate(self.fd, self.size)
 
@@ -57,12 +89,13 @@ class _Stream:
 
     def commit(self, next_seq: int) -> None:
         self.next_seq = next_seq
-        write_json_atomic(self.progress, {"seq": next_seq, "size": self.size})
+        self.progress.write(next_seq, self.size)
 
     def close(self, durable: bool) -> None:
         if durable:
             os.fsync(self.fd)
         os.close(self.fd)
+        self.progress.close()
 
 
 class StoreIngest:
@@ -169,7 +202,7 @@ class StoreIngest:
 
     def release(self, run_dir: str, writer: str, number: int) -> None:
         folder = self._inside(run_dir)
-        (folder / META_DIR / f"ingest.{writer}.json").unlink(missing_ok=True)
+        (folder / META_DIR / f"ingest.{writer}").unlink(missing_ok=True)
         release(folder, number)
 
     def _stream(self, run_dir: str, writer: str) -> _Stream:

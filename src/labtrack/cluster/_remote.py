@@ -34,6 +34,8 @@ from ..store._outage import Outages
 
 #: Seconds ``finish()`` waits for the store's node to acknowledge everything.
 CLOSE_TIMEOUT = 120.0
+#: Data batches sent and not yet acknowledged, past which the backlog waits for the next write.
+MAX_BATCHES_IN_FLIGHT = 2
 #: Seconds ``flush()`` waits for the store's node to acknowledge what it sent.
 FLUSH_TIMEOUT = 30.0
 #: Seconds a run waits for the store's node to claim it.
@@ -73,22 +75,20 @@ class _Log:
         self.last_error: str | None = None
         # The caller's thread sends files while the writer's thread sends batches and settles.
         self._lock = threading.RLock()
+        self.waiting_bytes = 0  # of the data batches not yet acknowledged
+        self.waiting_points = 0
+        self.batches = 0  # data batches not yet acknowledged
 
     def send(self, op: _Op) -> None:
         with self._lock:
             self._submit(op)
+            self.waiting_bytes += op.nbytes
+            self.waiting_points += op.points
+            self.batches += op.seq >= 0
 
     def _submit(self, op: _Op) -> None:
         op.ref = getattr(self._actor, op.method).remote(*op.args)
         self.ops.append(op)
-
-    @property
-    def waiting_bytes(self) -> int:
-        return sum(op.nbytes for op in self.ops)
-
-    @property
-    def waiting_points(self) -> int:
-        return sum(op.points for op in self.ops)
 
     def settle(self, timeout: float = 0.0) -> None:
         """Take the acknowledgements that have arrived (waiting up to ``timeout`` seconds in
@@ -99,28 +99,39 @@ class _Log:
 
     def _settle(self, deadline: float) -> None:
         while self.ops:
-            op = self.ops[0]
+            refs = [op.ref for op in self.ops]
             left = max(0.0, deadline - time.monotonic())
-            ready, _ = self._ray.wait([op.ref], timeout=left)
-            if not ready:
+            ready = set(self._ray.wait(refs, num_returns=len(refs), timeout=left)[0])
+            if not self._take(ready):  # a failure or a gap: all was sent again
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            elif self.ops and time.monotonic() >= deadline:
                 return
+
+    def _take(self, ready: set[Any]) -> bool:
+        """Take the replies of the leading ready operations, in order; False when one failed
+        or reported a gap (everything unacknowledged has then been sent again)."""
+        while self.ops and self.ops[0].ref in ready:
+            op = self.ops[0]
             try:
                 reply = self._ray.get(op.ref)
             except self._ray.exceptions.RayError as exc:
                 self._failed(exc)
                 self._resend()
-                if time.monotonic() >= deadline:
-                    return
-                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-                continue
+                return False
             if op.seq >= 0 and reply <= op.seq:  # the actor expects an earlier batch: a gap
                 self._resend()
-                continue
+                return False
             self.ops.popleft()
             if op.seq >= 0:
                 self.acked_bytes += op.nbytes
+                self.waiting_bytes -= op.nbytes
+                self.waiting_points -= op.points
+                self.batches -= 1
             if self.outages is not None:
                 self.outages.ok("data")
+        return True
 
     def _resend(self) -> None:
         ops = list(self.ops)
@@ -190,9 +201,18 @@ class RemoteDataFile:
             self._backlog_bytes += len(item.data)
 
     def write(self) -> bool:
-        """Send the backlog as one batch (after the files it announces); True when sent."""
+        """Send the backlog as one batch, unless :data:`MAX_BATCHES_IN_FLIGHT` wait for their
+        acknowledgement already: then it grows and goes with a later call (fewer, larger calls
+        while the store's node is busy). Always True: nothing is refused here (``add`` bounds
+        what waits)."""
         log = self._output.log
         log.settle()
+        if log.batches < MAX_BATCHES_IN_FLIGHT:
+            self._send_backlog()
+        return True
+
+    def _send_backlog(self) -> None:
+        log = self._output.log
         if self._backlog:
             items = list(self._backlog)
             self._backlog.clear()
@@ -212,11 +232,11 @@ class RemoteDataFile:
             )
             self._seq += 1
             log.send(op)
-        return True
 
     def settle(self) -> None:
         """Wait until the store's node acknowledged everything sent (``flush()``), at most
         :data:`FLUSH_TIMEOUT` seconds; what is still unacknowledged then stays queued."""
+        self._send_backlog()
         self._output.log.settle(FLUSH_TIMEOUT)
 
     def drop_backlog(self) -> int:
@@ -229,6 +249,7 @@ class RemoteDataFile:
     def close(self, durable: bool) -> None:
         """Wait for every batch to be acknowledged; count what never was as lost."""
         log = self._output.log
+        self._send_backlog()
         log.settle(CLOSE_TIMEOUT)
         if log.ops:
             lost = log.waiting_points
