@@ -72,7 +72,12 @@ def test_an_unknown_store_name_is_refused_naming_it(store: Path) -> None:
 
 
 def test_killing_the_ingest_actor_mid_run_loses_and_duplicates_nothing(store: Path) -> None:
-    ingest = ray.get_actor("labtrack-store:remote-writer-tests", namespace="labtrack")
+    (name,) = [
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].endswith(":remote-writer-tests")  # labtrack-store:<node id>:<store name>
+    ]
+    ingest = ray.get_actor(name, namespace="labtrack")
     before = ray.get(ingest.where.remote(), timeout=120)["pid"]
     task = train.remote(3_000, "actor-killed", pause=0.002)
     time.sleep(3)  # the task is logging by now (start-up included)

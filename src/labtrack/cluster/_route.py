@@ -1,9 +1,12 @@
 """Which output a run gets on a Ray cluster, and serving a store to the cluster.
 
 :func:`serve_store`, called on the store's node (the runner's Ray executor and ``TrackerActor``
-call it for you), starts the store's ingest actor: named ``labtrack-store:<name>`` in the Ray
-namespace ``labtrack``, detached (it serves every job), restarted when it dies, and pinned to that
-node with ``NodeAffinitySchedulingStrategy(soft=False)``, since the disk it writes is there.
+call it for you), starts the store's ingest actor: in the Ray namespace ``labtrack``, detached
+(it serves every job), restarted when it dies, and pinned to that node with
+``NodeAffinitySchedulingStrategy(soft=False)``, since the disk it writes is there. Its name,
+``labtrack-store:<node id>:<store name>``, says where it is and (for a store named by its path)
+what it serves, so a process decides where to write from the list of named actors alone,
+without waiting for any actor to answer.
 
 :func:`output_for` is asked by ``start_run`` for every run. Outside Ray (``ray`` not imported, or
 not initialised) it answers at once: write locally. In a Ray process it looks for a served store
@@ -39,8 +42,9 @@ def serve_store(dir: str | Path | None = None, *, name: str | None = None) -> st
     ``"ray://<name>"``, which ``start_run(dir=...)`` also accepts on any node.
 
     Call it on the node whose disk holds the store, after ``ray.init``. Idempotent: an actor
-    already serving the same store is reused. ``name`` defaults to the store's absolute path;
-    a name already serving another folder raises ``ValueError``.
+    already serving the same store is reused. ``name`` defaults to the store's absolute path
+    (then nothing waits for the actor to start: writers' first calls queue until it has); a
+    name already serving another folder raises ``ValueError``.
     """
     ray: Any = require("ray", "ray", "serving a store to a Ray cluster")
     if not ray.is_initialized():
@@ -49,15 +53,22 @@ def serve_store(dir: str | Path | None = None, *, name: str | None = None) -> st
 
     root = Path(dir if dir is not None else default_store_dir()).absolute()
     name = name or str(root)
-    if not name or "://" in name:
-        raise ValueError(f"store name {name!r} must be non-empty and must not contain '://'")
+    if not name or "://" in name or (name.startswith("/") and name != str(root)):
+        raise ValueError(
+            f"store name {name!r} must be non-empty, must not contain '://', and must not "
+            "start with '/' (a path names the store at that path)"
+        )
+    node = ray.get_runtime_context().get_node_id()
+    actor = f"{_PREFIX}{node}:{name}"
+    with _lock:
+        if actor in _where:
+            return f"ray://{name}"
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    node = ray.get_runtime_context().get_node_id()
     handle = (
         _actor_class()
         .options(
-            name=_PREFIX + name,
+            name=actor,
             namespace=NAMESPACE,
             lifetime="detached",
             get_if_exists=True,
@@ -67,13 +78,15 @@ def serve_store(dir: str | Path | None = None, *, name: str | None = None) -> st
         )
         .remote(str(root), name)
     )
-    where = _ask_where(ray, handle, name)
-    if Path(where["root"]) != root:
-        raise ValueError(
-            f"store name {name!r} already serves {where['root']} on this Ray cluster, not {root}"
-        )
+    where = {"root": str(root), "name": name, "node_id": node}
+    if name != str(root):  # the same name may serve another folder: ask
+        where = _ask_where(ray, handle, name)
+        if Path(where["root"]) != root:
+            raise ValueError(
+                f"store name {name!r} already serves {where['root']} on this node, not {root}"
+            )
     with _lock:
-        _where[_PREFIX + name] = (handle, where)
+        _where[actor] = (handle, where)
     return f"ray://{name}"
 
 
@@ -83,48 +96,61 @@ def store_root(url: str) -> Path:
     name = url.removeprefix("ray://")
     if not ray.is_initialized():
         raise RuntimeError(f"the store {url!r} needs Ray: call ray.init() first")
-    found = _lookup(ray, _PREFIX + name)
-    if found is None:
-        raise ValueError(
-            f"no store named {name!r} is served on this Ray cluster: call "
-            f"labtrack.serve_store(dir, name={name!r}) on the store's node first"
-        )
-    return Path(found[1]["root"])
+    for actor, _node, served in _served(ray):
+        if served == name:
+            found = _lookup(ray, actor)
+            if found is not None:
+                return Path(found[1]["root"])
+    raise ValueError(
+        f"no store named {name!r} is served on this Ray cluster: call "
+        f"labtrack.serve_store(dir, name={name!r}) on the store's node first"
+    )
 
 
 def output_for(run_dir: Path, *, force: bool = False) -> Any:
     """A :class:`RemoteOutput` when ``run_dir`` belongs to a store served from another node of
     the Ray cluster this process is part of (or, with ``force``, from any node); None (write
-    locally) otherwise."""
+    locally) otherwise. On the store's own node this asks nothing but the list of actors."""
     ray: Any = sys.modules.get("ray")
     if ray is None or not getattr(ray, "is_initialized", lambda: False)():
         return None
-    found = _store_of(ray, run_dir)
-    if found is None:
+    best: tuple[str, str, Path] | None = None  # (actor, node, root): the innermost store
+    for actor, node, served in _served(ray):
+        if served.startswith("/"):
+            root = Path(served)
+        else:
+            found = _lookup(ray, actor)
+            if found is None:
+                continue
+            root = Path(found[1]["root"])
+        if is_inside(run_dir, root) and (best is None or len(str(root)) > len(str(best[2]))):
+            best = (actor, node, root)
+    if best is None:
         return None
-    handle, where = found
-    if not force and where["node_id"] == ray.get_runtime_context().get_node_id():
+    if not force and best[1] == ray.get_runtime_context().get_node_id():
+        return None
+    found = _lookup(ray, best[0], ask=False)
+    if found is None:
         return None
     from ._remote import RemoteOutput
 
-    return RemoteOutput(handle, run_dir)
+    return RemoteOutput(found[0], run_dir)
 
 
-def _store_of(ray: Any, run_dir: Path) -> tuple[Any, dict[str, Any]] | None:
-    """The served store whose folder holds ``run_dir`` (the innermost one), or None."""
-    best: tuple[Any, dict[str, Any]] | None = None
+def _served(ray: Any) -> list[tuple[str, str, str]]:
+    """``(actor name, node id, store name)`` of every store served on the cluster."""
+    out = []
     for entry in ray.util.list_named_actors(all_namespaces=True):
-        if entry.get("namespace") != NAMESPACE or not entry.get("name", "").startswith(_PREFIX):
-            continue
-        found = _lookup(ray, entry["name"])
-        if found is None or not is_inside(run_dir, Path(found[1]["root"])):
-            continue
-        if best is None or len(found[1]["root"]) > len(best[1]["root"]):
-            best = found
-    return best
+        actor = entry.get("name", "")
+        if entry.get("namespace") == NAMESPACE and actor.startswith(_PREFIX):
+            node, _, served = actor[len(_PREFIX) :].partition(":")
+            out.append((actor, node, served))
+    return out
 
 
-def _lookup(ray: Any, actor: str) -> tuple[Any, dict[str, Any]] | None:
+def _lookup(ray: Any, actor: str, *, ask: bool = True) -> tuple[Any, dict[str, Any]] | None:
+    """The actor's handle and what it says of itself (``ask=False``: the handle alone, which
+    needs no answer from the actor; its ``where`` is then empty unless known)."""
     with _lock:
         known = _where.get(actor)
     if known is not None:
@@ -133,6 +159,8 @@ def _lookup(ray: Any, actor: str) -> tuple[Any, dict[str, Any]] | None:
         handle = ray.get_actor(actor, namespace=NAMESPACE)
     except ValueError:  # not (or no longer) there
         return None
+    if not ask:
+        return (handle, {})
     found = (handle, _ask_where(ray, handle, actor))
     with _lock:
         _where[actor] = found
