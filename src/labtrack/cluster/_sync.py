@@ -10,6 +10,7 @@ sends them, each file whole and in chunks, and waits until the store's node has 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..store._meta import META_DIR
@@ -43,10 +44,11 @@ def send_folder(folder: str | Path, *, skip_meta: bool = True) -> int:
     return len(files)
 
 
-def fetch_folder(folder: str | Path) -> int:
-    """Copy every file of run directory ``folder`` (outside ``.labtrack/``) from the store's
-    node to the same path on this node, replacing what is there; returns how many were copied
-    (0 when the store is on this node, or not served on the Ray cluster)."""
+def fetch_folder(folder: str | Path, *, also: Sequence[str] = ()) -> int:
+    """Copy every file of run directory ``folder`` (outside ``.labtrack/``, plus the relative
+    paths in ``also`` where they exist) from the store's node to the same path on this node,
+    replacing what is there; returns how many were copied (0 when the store is on this node,
+    or not served on the Ray cluster)."""
     import ray
 
     root = Path(folder).absolute()
@@ -55,8 +57,14 @@ def fetch_folder(folder: str | Path) -> int:
         return 0
     actor = output.actor
     copied = 0
-    for relative in ray.get(actor.files.remote(str(root)), timeout=CLOSE_TIMEOUT):
-        chunks = ray.get(actor.read_file.remote(str(root), relative), timeout=CLOSE_TIMEOUT)
+    listed = ray.get(actor.files.remote(str(root)), timeout=CLOSE_TIMEOUT)
+    for relative in [*listed, *also]:
+        try:
+            chunks = ray.get(actor.read_file.remote(str(root), relative), timeout=CLOSE_TIMEOUT)
+        except ray.exceptions.RayTaskError as exc:
+            if relative in also and isinstance(exc.cause, FileNotFoundError):
+                continue  # an optional file that is not there
+            raise
         dest = root / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.part-{os.getpid()}")

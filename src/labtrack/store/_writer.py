@@ -760,6 +760,11 @@ class RunWriter:
     def finished(self) -> bool:
         return self._finished
 
+    @property
+    def remote(self) -> bool:
+        """Whether this run is recorded through another node (its store is not on this one)."""
+        return not isinstance(self._output, LocalOutput)
+
     def finish(
         self,
         status: str = "completed",
