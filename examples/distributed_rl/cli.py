@@ -21,6 +21,7 @@ examples:
   python -m examples.distributed_rl                          # until mean score >= 195 (max 10 min)
   python -m examples.distributed_rl --run-name a --minutes 1 # one minute; run again to resume
   python -m examples.distributed_rl --max-steps 300 --workers 2 --seed 1
+  python -m examples.distributed_rl --video-every 100        # more episode videos
   labtrack ui .labtrack_data                                 # the runs, live
 """
 
@@ -56,6 +57,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="seconds between the tracker's aggregations (default 1)",
     )
     p.add_argument("--no-step-events", action="store_true", help="no per-env-step events")
+    p.add_argument(
+        "--video-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker 0 records every N-th of its episodes as a video (default 1000; 0: none)",
+    )
     p.add_argument("--no-tracking", action="store_true", help="no tracker at all (benchmarks)")
     p.add_argument("--mlflow", action="store_true", help="mirror to MLflow (labtrack[mlflow])")
     return p
@@ -83,6 +91,8 @@ def context_from_args(args: argparse.Namespace) -> RunContext:
         overrides["PROCESSING_INTERVAL_SECONDS"] = args.processing_interval
     if args.no_step_events:
         worker_overrides["LOG_STEP_EVENTS"] = False
+    if args.video_every is not None:
+        worker_overrides["VIDEO_EVERY_EPISODES"] = args.video_every
     if args.no_tracking:
         overrides["TRACKING"] = False
     if args.mlflow:

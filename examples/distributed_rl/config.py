@@ -56,6 +56,10 @@ class WorkerConfig(BaseModel):
     ENV_ID: str = "CartPole-v1"
     STEPS_PER_TASK: int = Field(default=512, ge=1)  # a task plays whole episodes until this many
     LOG_STEP_EVENTS: bool = True  # one `step_reward` event per environment step
+    # worker 0 records one of every N of its episodes (its first included) as the video
+    # `Video/Episode`, at most one per global step; 0: no videos, and no env rendering at all
+    VIDEO_EVERY_EPISODES: int = Field(default=1000, ge=0)
+    VIDEO_FRAME_SKIP: int = Field(default=2, ge=1)  # a frame every N env steps (CartPole: 50/N fps)
 
 
 class TrainConfig(BaseModel):

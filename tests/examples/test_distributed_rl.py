@@ -24,6 +24,7 @@ from labtrack.tracker.persistence import read_state_file, step_files
 pytest.importorskip("ray")
 pytest.importorskip("torch")
 pytest.importorskip("gymnasium")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,9 +178,12 @@ def test_sigkilled_run_resumes_from_its_latest_checkpoint(
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     tmp_path: Path, pipelines: list[Pipeline]
 ) -> None:
-    first = Pipeline(tmp_path, "c", "--max-steps", "128", "--target-score", "0")
+    first = Pipeline(
+        tmp_path, "c", "--max-steps", "128", "--target-score", "0", "--video-every", "0"
+    )
     pipelines.append(first)
     first.finish()
+    assert labtrack.Store(tmp_path).runs()[0].video_tags == []  # --video-every 0: no videos
     run = run_dir(tmp_path, "c")
     steps = [int(p.stem.rsplit("_", 1)[1]) for p in step_files(run / "checkpoints")]
     assert steps[0] == 128
@@ -235,13 +239,24 @@ def test_killed_worker_is_replaced_and_training_goes_on(
 
 def test_a_short_fixed_seed_run_learns(tmp_path: Path, pipelines: list[Pipeline]) -> None:
     # A uniformly random CartPole policy scores about 22; 400 PPO steps (about 13 updates) reach well above 60.
-    p = Pipeline(tmp_path, "l", "--max-steps", "400", "--target-score", "0")
+    p = Pipeline(tmp_path, "l", "--max-steps", "400", "--target-score", "0", "--video-every", "100")
     pipelines.append(p)
     p.finish()
     (view,) = labtrack.Store(tmp_path).runs()
     mean_scores = view.scalars("Episode/Mean_Score").values.tolist()
     assert mean_scores[0] < 40
     assert mean_scores[-1] >= 60, mean_scores
+
+    # worker 0's first episode and every 100th after it, as MP4s the viewer plays
+    videos = view.videos("Video/Episode")
+    assert len(videos) >= 2, [v.step for v in videos]
+    steps = [v.step for v in videos]
+    assert steps[0] == 0 and steps == sorted(set(steps))  # at most one per global step
+    for video in videos:
+        reader = imageio_ffmpeg.read_frames(str(video.path))
+        meta = next(reader)
+        assert (meta["codec"], tuple(meta["size"]), meta["fps"]) == ("h264", (300, 200), 25.0)
+        assert sum(1 for _ in reader) >= 5  # an episode of at least 9 steps, every 2nd
 
 
 def test_command_line_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
@@ -252,5 +267,5 @@ def test_command_line_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     usage = capsys.readouterr().out
     assert usage.startswith("usage: labtrack demo rl")
-    for option in ("--run-name", "--workers", "--minutes", "--max-steps", "STOP"):
+    for option in ("--run-name", "--workers", "--minutes", "--max-steps", "--video-every", "STOP"):
         assert option in usage

@@ -3,8 +3,11 @@
 Imported only when a figure, image or video is logged: Pillow and cloudpickle (and, for MP4,
 imageio-ffmpeg) load then, never at ``import labtrack``. A video is ``<step>.mp4`` (H.264,
 yuv420p, fast start: what browsers play) or ``<step>.gif``, beside a ``<step>.png`` poster; see
-:func:`video_files`. Everything is done on the caller's thread, because matplotlib is not
-thread-safe. A figure becomes, side by side (``<step>.<suffix>``):
+:func:`video_files`. A video encoded elsewhere (:func:`encode_video` in a process without the
+run, such as a Ray worker) arrives as the file's bytes, is checked by its magic number and
+stored as it is, without a poster (:func:`encoded_video_files`): decoding it to draw one would
+cost what encoding on the worker saved. Everything is done on the caller's thread, because
+matplotlib is not thread-safe. A figure becomes, side by side (``<step>.<suffix>``):
 
 - ``.png``: what it looks like (for plotly figures only when kaleido is installed);
 - ``.plotly.json``: what a viewer draws interactively: plotly's own JSON for plotly figures, and
@@ -23,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -210,10 +214,7 @@ def video_files(
     """
     kept, total = _video_arrays(tag, frames, max_frames, max_size)
     height, width = kept[0].shape[:2]
-    if fmt == "gif":
-        path = _write_gif(tag, np.stack(kept), fps, place, compact=True)
-    else:
-        path = _write_mp4(kept, fps, place(".mp4"))
+    path = _encode(tag, kept, fps, fmt, place)
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -224,6 +225,105 @@ def video_files(
     files.update({"frames": len(kept), "width": int(width), "height": int(height)})
     files["dropped"] = None if total is None else total - len(kept)
     return files
+
+
+def check_video_options(
+    tag: str, fmt: object, fps: object, max_frames: object, max_size: object
+) -> None:
+    """``ValueError`` naming the tag unless the options of a video are valid."""
+    if fmt not in VIDEO_FORMATS:
+        raise ValueError(f"video format for tag {tag!r} must be 'mp4' or 'gif', got {fmt!r}")
+    if not isinstance(fps, int | float) or not (0 < fps < float("inf")):
+        raise ValueError(f"fps for video {tag!r} must be a number > 0, got {fps!r}")
+    if not isinstance(max_frames, int) or max_frames < 1:
+        raise ValueError(f"max_frames for video {tag!r} must be an int >= 1, got {max_frames!r}")
+    if max_size is not None and (not isinstance(max_size, int) or max_size < 2):
+        raise ValueError(f"max_size for video {tag!r} must be None or an int >= 2")
+
+
+def encode_video(
+    tag: str,
+    frames: Any,
+    fps: float,
+    *,
+    fmt: str = "mp4",
+    max_frames: int = 1000,
+    max_size: int | None = 320,
+) -> bytes:
+    """The bytes of the MP4 (or GIF) file :func:`video_files` would write for ``frames``.
+
+    For a process that has frames but not the run (a Ray worker: ``TrackerClient.log_video``
+    encodes there and sends kilobytes instead of megabytes of frames); the run stores the bytes
+    with :func:`encoded_video_files`. Arguments and errors are those of :func:`video_files`.
+    """
+    check_video_options(tag, fmt, fps, max_frames, max_size)
+    kept, _ = _video_arrays(tag, frames, max_frames, max_size)
+    with tempfile.TemporaryDirectory(prefix="labtrack-video-") as tmp:
+        return _encode(tag, kept, fps, fmt, lambda suffix: Path(tmp, "video" + suffix)).read_bytes()
+
+
+ENCODED_TYPES = (bytes, bytearray, memoryview)
+
+
+def encoded_format(data: bytes | bytearray | memoryview) -> str | None:
+    """``"mp4"`` or ``"gif"`` by the file's magic number, else None.
+
+    An MP4 is an ISO base media file that opens with its ``ftyp`` box: a 4-byte big-endian size
+    (at least 16: the type, a major brand and a minor version) and then ``ftyp``. A GIF opens
+    with ``GIF87a`` or ``GIF89a``.
+
+    >>> encoded_format(b"GIF89a" + bytes(20))
+    'gif'
+    >>> encoded_format((24).to_bytes(4, "big") + b"ftypisom" + bytes(16))
+    'mp4'
+    >>> encoded_format(b"\\x89PNG\\r\\n\\x1a\\n") is None
+    True
+    """
+    head = bytes(data[:12])
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    box = int.from_bytes(head[:4], "big")
+    if len(head) == 12 and head[4:8] == b"ftyp" and 16 <= box <= len(data):
+        return "mp4"
+    return None
+
+
+def check_encoded(tag: str, data: bytes | bytearray | memoryview, fmt: str) -> None:
+    """``ValueError`` naming the tag unless ``data`` is the bytes of a ``fmt`` file."""
+    found = encoded_format(data)
+    if found is None:
+        raise ValueError(
+            f"video bytes for tag {tag!r} are not an MP4 or GIF file (they start with "
+            f"{bytes(data[:12])!r}); log an MP4/GIF file's bytes or T×H×W×C frames"
+        )
+    if found != fmt:
+        raise ValueError(
+            f"video bytes for tag {tag!r} are a {found.upper()} file, not {fmt!r}: "
+            f"log them with format={found!r}"
+        )
+
+
+def encoded_video_files(
+    tag: str, data: bytes | bytearray | memoryview, place: Callable[[str], Path], *, fmt: str
+) -> dict[str, Any]:
+    """Store an already-encoded video as ``<step>.mp4``/``.gif``; return the record's entries.
+
+    The bytes are checked (:func:`check_encoded`) and written whole or not at all, as they are:
+    no poster (the viewer shows the video's first frame once it loads) and no frame count, as
+    finding them would mean decoding the file.
+    """
+    check_encoded(tag, data, fmt)
+    dest = place(f".{fmt}")
+    write_atomic(dest, bytes(data))
+    return {"path": dest, "format": fmt, "encoded": True, "bytes": len(data)}
+
+
+def _encode(
+    tag: str, kept: list[np.ndarray], fps: float, fmt: str, place: Callable[[str], Path]
+) -> Path:
+    if fmt == "gif":
+        return _write_gif(tag, np.stack(kept), fps, place, compact=True)
+    return _write_mp4(kept, fps, place(".mp4"))
 
 
 def _video_arrays(

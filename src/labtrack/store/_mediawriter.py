@@ -116,21 +116,25 @@ class MediaWriter:
         max_size: int | None,
     ) -> None:
         """Encode and record a video (``_media.video_files`` says how); bad arguments and frames
-        raise here, naming the tag and the frame, before anything is written."""
-        from ._media import VIDEO_FORMATS, video_files
+        raise here, naming the tag and the frame, before anything is written.
+
+        ``frames`` may also be the bytes of an MP4 or GIF file encoded elsewhere (by
+        ``_media.encode_video`` in a Ray worker): checked by magic number against ``format``
+        and stored as they are (``_media.encoded_video_files``)."""
+        from ._media import (
+            ENCODED_TYPES,
+            check_encoded,
+            check_video_options,
+            encoded_video_files,
+            video_files,
+        )
 
         check_tag(tag)
-        if format not in VIDEO_FORMATS:
-            raise ValueError(f"video format for tag {tag!r} must be 'mp4' or 'gif', got {format!r}")
-        if not isinstance(fps, int | float) or not (0 < fps < float("inf")):
-            raise ValueError(f"fps for video {tag!r} must be a number > 0, got {fps!r}")
-        if not isinstance(max_frames, int) or max_frames < 1:
-            raise ValueError(
-                f"max_frames for video {tag!r} must be an int >= 1, got {max_frames!r}"
-            )
-        if max_size is not None and (not isinstance(max_size, int) or max_size < 2):
-            raise ValueError(f"max_size for video {tag!r} must be None or an int >= 2")
-        if format == "mp4":
+        check_video_options(tag, format, fps, max_frames, max_size)
+        encoded = isinstance(frames, ENCODED_TYPES)
+        if encoded:
+            check_encoded(tag, frames, format)
+        elif format == "mp4":
             from ..errors import require
 
             require("imageio_ffmpeg", "media", "MP4 video (Run.log_video)")
@@ -138,8 +142,12 @@ class MediaWriter:
         place = self._placer("video", tag, at)
         files = self._written(
             tag,
-            lambda: video_files(
-                tag, frames, fps, place, fmt=format, max_frames=max_frames, max_size=max_size
+            lambda: (
+                encoded_video_files(tag, frames, place, fmt=format)
+                if encoded
+                else video_files(
+                    tag, frames, fps, place, fmt=format, max_frames=max_frames, max_size=max_size
+                )
             ),
         )
         if files is None:

@@ -12,6 +12,11 @@ sent with one ``log_events`` call per ``batch_size`` events, on a timer every
 ``flush_interval_seconds``, and on ``close()`` / interpreter exit. At most ``max_in_flight``
 batches are unacknowledged: past that, the caller waits for the oldest, so a slow actor slows
 the workers down instead of letting a queue grow without bound.
+
+Videos (:meth:`TrackerClient.log_video`) are encoded on the caller's side too, and sent at once
+as the MP4 or GIF file's bytes: tens of kilobytes cross Ray instead of the raw frames (a
+500-step CartPole episode is 360 MB of them), and the encoding's CPU is the worker's, not the
+actor's. Each video counts as one in-flight call.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from .schemas import RawMetricEvent
 
@@ -133,10 +138,44 @@ class TrackerClient:
         if len(self._buffer) >= self._batch_size:
             self.flush()
 
+    def log_video(
+        self,
+        tag: str,
+        frames: Any,
+        step: int | None = None,
+        fps: float = 30.0,
+        *,
+        format: Literal["mp4", "gif"] = "mp4",
+        max_frames: int = 1000,
+        max_size: int | None = 320,
+    ) -> None:
+        """Encode ``frames`` here and send the file to the actor's ``log_video``.
+
+        >>> client.log_video("Video/Episode", frames, step, fps=50)  # doctest: +SKIP
+
+        ``frames``, ``fps``, ``format``, ``max_frames`` and ``max_size`` are those of
+        ``Run.log_video``: T×H×W×C frames (or an iterable of frames), kept up to
+        ``max_frames`` and downscaled to ``max_size`` pixels, as an H.264 MP4
+        (``labtrack[media]``) or a GIF. ``step`` None: the tracker's current global step.
+        Bad arguments and frames raise here (ValueError/TypeError naming the tag); what goes
+        wrong on the actor's side is logged there and never reaches this worker.
+        """
+        from ..store import check_tag
+        from ..store._media import encode_video  # the store's encoder, not its run writer
+
+        check_tag(tag)
+        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
+            raise TypeError(f"step for video {tag!r} must be an int or None, got {step!r}")
+        if step is not None and step < 0:
+            raise ValueError(f"step for video {tag!r} must be >= 0, got {step}")
+        data = encode_video(tag, frames, fps, fmt=format, max_frames=max_frames, max_size=max_size)
+        at = None if step is None else int(step)
+        with self._lock:
+            self._in_flight.append(self._actor.log_video.remote(tag, data, at, fps, format=format))
+            self._wait_in_flight(self._max_in_flight)
+
     def flush(self, *, wait: bool = False) -> None:
         """Send what is buffered; with ``wait``, also wait until the actor has queued it all."""
-        import ray
-
         with self._lock:
             buffer = self._buffer
             n = len(buffer)
@@ -144,8 +183,14 @@ class TrackerClient:
                 batch = [buffer.popleft() for _ in range(n)]
                 self._in_flight.append(self._actor.log_events.remote(batch))
                 self.sent += n
-            while len(self._in_flight) > (0 if wait else self._max_in_flight):
-                ray.get(self._in_flight.popleft())
+            self._wait_in_flight(0 if wait else self._max_in_flight)
+
+    def _wait_in_flight(self, limit: int) -> None:
+        """Wait for the oldest calls until at most ``limit`` are unacknowledged (lock held)."""
+        import ray
+
+        while len(self._in_flight) > limit:
+            ray.get(self._in_flight.popleft())
 
     def _tick(self, interval: float) -> None:
         while not self._stop.wait(interval):
