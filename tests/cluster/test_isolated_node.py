@@ -190,3 +190,52 @@ def test_a_node_without_the_store_fetches_a_runs_files(isolated_cluster: Any) ->
         return seen_before, copied, Path(folder, "checkpoints", "latest.pt").stat().st_size
 
     assert ray.get(fetch.remote(str(run_dir)), timeout=180) == (False, 1, 9_000_000)
+
+
+def test_a_tracker_actor_on_a_node_without_the_store_records_and_resumes_there(
+    isolated_cluster: Any,
+) -> None:
+    from labtrack import PersistenceConfig, RawMetricEvent, TrackerConfig
+
+    store = isolated_cluster.store_dir / "tracker"
+    config = TrackerConfig(
+        app_name="app",
+        run_name="remote-tracker",
+        persistence=PersistenceConfig(ROOT_DATA_DIR=str(store)),
+    )
+    actor = labtrack.TrackerActor.options(**isolated_cluster.on_worker).remote(config, sinks=[])
+    assert ray.get(actor.get_pid.remote(), timeout=180)  # it started, on the worker node
+    for step in range(1, 51):
+        actor.log_event.remote(
+            RawMetricEvent(name="Loss/Total", value=1.0 / step, global_step=step)
+        )
+    ray.get(actor.force_process_and_log.remote(50), timeout=180)
+    ray.get(
+        actor.save_training_state.remote(
+            nn_state_dict={"w": [1.0, 2.0]},
+            optimizer_state_dict={"lr": 0.1},
+            buffer_content=[1, 2, 3],
+            save_buffer=True,
+            global_step=50,
+        ),
+        timeout=180,
+    )
+    run_dir = Path(ray.get(actor.get_run_base_dir.remote(), timeout=180))
+    ray.get(actor.shutdown.remote(), timeout=180)
+    ray.kill(actor)
+
+    assert run_dir.is_relative_to(store)
+    run = open_run(run_dir)
+    assert run.status == "completed"
+    assert run.scalars("Loss/Total").steps[-1] == 50  # aggregated by the default rules
+    saved = {p.relative_to(run_dir).parts[0] for p in run_dir.rglob("*.pkl")}
+    assert {"checkpoints", "buffers"} <= saved, sorted(p.name for p in run_dir.rglob("*"))
+
+    # Resumed on the worker node again (whose copy of the files is gone): it reads them back.
+    isolated_cluster.stop_worker_node()
+    isolated_cluster.start_worker_node()
+    again = labtrack.TrackerActor.options(**isolated_cluster.on_worker).remote(config, sinks=[])
+    loaded = ray.get(again.load_initial_state.remote(), timeout=180)
+    assert loaded.checkpoint_data is not None and loaded.checkpoint_data.global_step == 50
+    assert loaded.buffer_data is not None and list(loaded.buffer_data.buffer_list) == [1, 2, 3]
+    ray.get(again.shutdown.remote(), timeout=180)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +18,7 @@ from labtrack import (
     Tracker,
     TrackerConfig,
 )
-from labtrack.sinks import MemorySink
+from labtrack.sinks import MemorySink, SinkRun
 
 
 def make_config(root: Path, *metrics: MetricConfig, interval: float = 0.05) -> TrackerConfig:
@@ -78,6 +80,24 @@ def test_background_thread_processes_on_its_interval_and_the_store_sees_it_live(
         tracker.shutdown()
 
 
+def test_events_of_a_step_not_yet_reported_wait_for_it(tmp_path: Path) -> None:
+    """The background processing can come between a step's events and its process_and_log call
+    (a loaded Ray actor runs its calls late): those events wait and land in their own step."""
+    cfg = make_config(tmp_path, MetricConfig(name="loss", aggregation="mean"), interval=0.05)
+    with Tracker(cfg, sinks=[]) as tracker:
+        tracker.log_event(RawMetricEvent(name="loss", value=1.0, global_step=1))
+        tracker.process_and_log(1)
+        tracker.log_event(RawMetricEvent(name="loss", value=3.0, global_step=2))
+        deadline = time.monotonic() + 60
+        while "loss" not in labtrack.Store(tmp_path).runs()[0].scalar_tags:
+            assert time.monotonic() < deadline, "step 1 was never processed"
+            time.sleep(0.05)
+        tracker.process_and_log(2)
+    (view,) = labtrack.Store(tmp_path).runs()
+    scalars = view.scalars("loss")
+    assert (scalars.steps.tolist(), scalars.values.tolist()) == ([1, 2], [1.0, 3.0])
+
+
 def test_bad_input_fails_at_the_caller_naming_the_field(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="value"):
         RawMetricEvent(name="loss", value="high", global_step=1)  # type: ignore[arg-type]
@@ -112,6 +132,71 @@ def test_a_failing_mirror_never_stops_the_tracker_or_the_store(tmp_path: Path) -
             tracker.force_process_and_log(step)
     view = labtrack.Store(tmp_path).runs()[0]
     assert view.scalars("loss").values.tolist() == [1.0, 2.0, 3.0]
+
+
+class SlowOpeningSink(MemorySink):
+    """An MLflow mirror whose ``open`` waits until the test lets it go, as MLflow's import and
+    database set-up keep it opening for a minute on a loaded machine."""
+
+    name = "mlflow"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opening = threading.Event()
+        self.release = threading.Event()
+
+    def open(self, run: SinkRun) -> str | None:
+        self.opening.set()
+        assert self.release.wait(120), "the test never let the open finish"
+        return super().open(run)
+
+
+def test_a_mirror_still_opening_holds_up_neither_the_training_loop_nor_the_store(
+    tmp_path: Path,
+) -> None:
+    mirror = SlowOpeningSink()
+    cfg = make_config(tmp_path, MetricConfig(name="loss", log_to=["mlflow"]), interval=60)
+    tracker = Tracker(cfg, sinks=[mirror])
+    assert mirror.opening.wait(60)
+    for step in range(1, 4):  # the mirror opens only after these return
+        tracker.log_event(RawMetricEvent(name="loss", value=float(step), global_step=step))
+        tracker.force_process_and_log(step)
+    (view,) = labtrack.Store(tmp_path).runs()
+    assert view.scalars("loss").values.tolist() == [1.0, 2.0, 3.0]  # on disk at once
+    assert mirror.metrics == [] and tracker.get_mlflow_run_id() is None
+
+    mirror.release.set()  # the mirror opens: it gets the params first, then the backlog
+    tracker.shutdown()
+    assert tracker.get_mlflow_run_id() == "memory-run1"
+    assert mirror.params["app_name"] == "app"
+    assert mirror.series("loss") == [(1, 1.0), (2, 2.0), (3, 3.0)] and mirror.closed
+    assert labtrack.Store(tmp_path).runs()[0].status == "completed"
+
+
+def test_shutdown_waits_a_bounded_time_for_a_mirror_and_names_what_it_did_not_get(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mirror = SlowOpeningSink()
+    cfg = make_config(tmp_path, MetricConfig(name="loss", log_to=["mlflow"]), interval=60)
+    cfg.mirror_close_timeout_seconds = 0.0
+    tracker = Tracker(cfg, sinks=[mirror])
+    for step in (1, 2):
+        tracker.log_event(RawMetricEvent(name="loss", value=float(step), global_step=step))
+        tracker.process_and_log(step)
+    with caplog.at_level(logging.WARNING):
+        tracker.shutdown()  # returns although the mirror has not opened
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "labtrack.sinks._guard"]
+    assert "'mlflow' was still opening" in warning and "log_params" in warning
+    assert "log_metrics (steps 2-2)" in warning  # the final processing's point
+    assert any("mirror(s) mlflow to open" in r.getMessage() for r in caplog.records)
+    (view,) = labtrack.Store(tmp_path).runs()
+    assert view.status == "completed" and view.scalars("loss").steps.tolist() == [2]
+
+    mirror.release.set()  # opens while the process lives: the backlog is sent, then closed
+    deadline = time.monotonic() + 60
+    while not mirror.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mirror.closed and mirror.series("loss") == [(2, 2.0)]
 
 
 def test_restarting_on_the_same_run_continues_its_step_state(tmp_path: Path) -> None:
@@ -158,12 +243,15 @@ def test_default_mirrors_mlflow_and_tensorboard_read_back(tmp_path: Path) -> Non
     from tests.sinks.test_tensorboard import read_scalars
 
     cfg = make_config(tmp_path, MetricConfig(name="Loss/Total", log_frequency_steps=1))
+    # MLflow opens in the background; on a loaded machine it takes longer than shutdown's
+    # default wait, and this test is about what it receives.
+    cfg.mirror_close_timeout_seconds = 300
     with Tracker(cfg) as tracker:
         for step in (1, 2):
             tracker.log_event(RawMetricEvent(name="Loss/Total", value=step / 4, global_step=step))
             tracker.force_process_and_log(step)
         tracker.save_training_state(nn_state_dict={"w": 1}, optimizer_state_dict={}, global_step=2)
-        run_id = tracker.get_mlflow_run_id()
+    run_id = tracker.get_mlflow_run_id()
     assert run_id is not None
     client = MlflowClient(tracking_uri=cfg.persistence.MLFLOW_TRACKING_URI)
     history = client.get_metric_history(run_id, "Loss/Total")

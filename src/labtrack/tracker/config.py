@@ -211,6 +211,10 @@ class TrackerConfig(BaseModel):
     # Mirrors to open. None: those named in the metrics' log_to whose package is installed.
     mirrors: list[LogTarget] | None = None
     console_interval_seconds: float = Field(default=10.0, ge=0.0)  # console line period
+    # How long shutdown() waits, in all, for mirrors still opening (MLflow's import and database
+    # set-up take seconds, a minute on a loaded machine); short enough for trieye's README, which
+    # gives shutdown 15 s. A warning names what was not mirrored; the labtrack run has it all.
+    mirror_close_timeout_seconds: float = Field(default=5.0, ge=0.0)
 
     @field_validator("app_name", "run_name")
     @classmethod

@@ -7,8 +7,9 @@ either the old file or the new one, never a torn one. Step-numbered checkpoints 
 ``latest`` and ``best`` are hard links to them (renamed into place), so a save writes its bytes
 once.
 
-Torch is never imported here: if ``torch`` is not in ``sys.modules`` no tensor can exist, and
-when it is, tensors are detached and moved to the CPU before pickling.
+Torch is never imported here: if ``torch`` is not in ``sys.modules`` (or another thread is still
+importing it) no tensor can exist, and when it is, tensors are detached and moved to the CPU
+before pickling.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import re
 import struct
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,9 @@ def _link_into_place(source: Path, target: Path) -> None:
 def to_cpu(obj: Any) -> Any:
     """``obj`` with every torch tensor detached and moved to the CPU (containers rebuilt)."""
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        # Not imported, or still being imported by another thread (a mirror's, as MLflow
+        # imports it): either way no tensor exists yet.
         return obj
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
@@ -157,6 +160,14 @@ class RunFiles:
         self.tensorboard = self.run_dir / self.p.TENSORBOARD_DIR_NAME
         self.runs_root = self.run_dir.parent
         self.state_file = self.run_dir / ".labtrack" / "tracker_state.json"
+        #: Told of every file written, once it is complete (a run recorded through another
+        #: node sends them there: ``Run.save_file``).
+        self.on_written: Callable[[Path], None] | None = None
+
+    def _written(self, *paths: Path) -> None:
+        if self.on_written is not None:
+            for path in paths:
+                self.on_written(path)
 
     def remove_stale_temporaries(self) -> None:
         """Delete temporary files a killed save left behind."""
@@ -175,11 +186,15 @@ class RunFiles:
             step_file = self.checkpoints / f"checkpoint_step_{ckpt.global_step}.pkl"
             atomic_write(step_file, blob)
             _link_into_place(step_file, latest)
+            self._written(step_file, latest)
             self._prune()
         else:
             atomic_write(latest, blob)
+            self._written(latest)
         if is_best:
-            _link_into_place(latest, self.checkpoints / self.p.BEST_CHECKPOINT_FILENAME)
+            best = self.checkpoints / self.p.BEST_CHECKPOINT_FILENAME
+            _link_into_place(latest, best)
+            self._written(best)
         return latest
 
     def _prune(self) -> None:
@@ -195,10 +210,12 @@ class RunFiles:
         blob = encode("buffer", {"buffer_list": items})
         if step is None:
             atomic_write(path, blob)
+            self._written(path)
             return path
         step_file = self.buffers / f"buffer_step_{step}.pkl"
         atomic_write(step_file, blob)
         _link_into_place(step_file, path)
+        self._written(step_file, path)
         return path
 
     def save_configs(self, configs: Mapping[str, Any]) -> Path:
@@ -206,11 +223,13 @@ class RunFiles:
         path = self.configs / self.p.CONFIG_FILENAME
         text = json.dumps(configs, indent=2, sort_keys=True, default=str)
         atomic_write(path, text.encode())
+        self._written(path)
         return path
 
     def save_tracker_state(self, state: Mapping[str, Any]) -> None:
         """The tracker's step state, read back by a restarted tracker of the same run."""
         atomic_write(self.state_file, json.dumps(state, default=str).encode())
+        self._written(self.state_file)
 
     def load_tracker_state(self) -> dict[str, Any] | None:
         try:

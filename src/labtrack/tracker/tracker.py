@@ -12,30 +12,47 @@ loop uses directly::
 
 Threads: callers only append ``(name, value, step, context)`` tuples to a deque (thread-safe,
 no lock). A background thread drains the deque into the :class:`Aggregator` and processes it
-every ``processing_interval_seconds``; processing, sinks and the store writer run under one lock.
+every ``processing_interval_seconds``; processing and the store writer run under one lock.
 The deque is bounded: past ``max_pending`` events the caller drains it itself (backpressure,
-never loss). Mirrors are wrapped in :class:`~labtrack.sinks.GuardedSink`, so a failing mirror is
-reported and retried and never stops the tracker.
+never loss).
+
+Steps: ``process_and_log(N)`` says training finished step N, and the background processing
+logs at the last such N. Events of a later step (its ``process_and_log`` call not yet arrived:
+Ray delivers an actor's calls one by one) wait for it, one to two processing intervals at
+most, so they are logged at their own step and not in the point before; ``force_process_and_log`` and
+``shutdown`` take every event at once, and so does ``get_counts`` (to count it).
+
+Mirrors are wrapped in :class:`~labtrack.sinks.GuardedSink`, so a failing mirror is reported and
+retried and never stops the tracker. They open one after another on a thread of their own
+(quick ones first), because importing MLflow and creating its tables take seconds (over a minute
+on a loaded machine): meanwhile the tracker answers and processes as usual, the labtrack run gets every point at once (it is the source of
+truth), and the mirror's calls wait in its ``GuardedSink`` (at most 10,000; past that the
+oldest metrics are dropped, never the params or artifacts), sent in order when it opens. Nothing
+waits for a mirror without a bound: ``force_process_and_log`` gives one still opening at most
+a second, once; ``shutdown`` waits ``TrackerConfig.mirror_close_timeout_seconds`` (5 s) for all
+of them together, then warns which calls were not mirrored.
 
 Restart: after every processing the aggregator's step state and the mirrors' run ids go to
 ``<run_dir>/.labtrack/tracker_state.json``; a tracker opened on the same run directory (a Ray
 actor restarted after a crash) reads it and continues the same run. Events received but not yet
-processed when the process died (at most one processing interval) are lost.
+processed when the process died (at most two processing intervals) are lost.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
-from ..errors import SerializationError, require
+from ..errors import MissingExtraError, SerializationError
 from ..sinks import GuardedSink, Sink, SinkRun, create_sink
 from .aggregation import Aggregator, Point
 from .config import TrackerConfig
@@ -48,6 +65,13 @@ EventTuple = (
     tuple[str, float, int, "Mapping[str, Any] | None"]
     | tuple[str, float, int, "Mapping[str, Any] | None", float]  # + the event's timestamp
 )
+# The longest force_process_and_log waits, once, for a mirror still opening: enough for one that
+# opens at once (TensorBoard, a MemorySink) to be open, far too short to stall a training loop.
+_FLUSH_OPEN_WAIT_SECONDS = 1.0
+# The order mirrors named by the config open in, one after another on one thread: the quick ones
+# first, MLflow (seconds to a minute) last. One thread, because two importing MLflow and
+# tensorboardX at once can see each other's shared packages (torch) half imported.
+_OPEN_ORDER = ("console", "tensorboard", "aim", "mlflow")
 _MIRROR_MODULE = {
     "mlflow": "mlflow",
     "tensorboard": "tensorboardX",
@@ -80,10 +104,17 @@ class Tracker:
         if not isinstance(self.config, TrackerConfig):
             raise TypeError(f"config must be a TrackerConfig, got {type(config).__name__}")
         self.files = RunFiles(self.config)
-        # Missing packages of explicitly named mirrors fail here, before the run is created.
+        # Missing packages of explicitly named mirrors fail here, before the run is created;
+        # the mirrors themselves are made, and their packages imported, on their own thread.
         chosen = (
-            list(sinks) if sinks is not None else [self._make_sink(n) for n in self._mirror_names()]
+            list(sinks)
+            if sinks is not None
+            else [
+                GuardedSink(functools.partial(self._make_sink, n), name=n)
+                for n in sorted(self._mirror_names(), key=_OPEN_ORDER.index)
+            ]
         )
+        _fetch_from_the_stores_node(self.files)
         self.files.remove_stale_temporaries()
         self._agg = Aggregator(self.config.stats)
         saved = self.files.load_tracker_state() or {}
@@ -99,6 +130,8 @@ class Tracker:
             run_dir=self.files.run_dir,
             capture_exit=capture_exit,
         )
+        if self.run.remote:  # checkpoints, buffers and state travel with the run's records
+            self.files.on_written = self.run.save_file
         self._pending: deque[EventTuple] = deque()
         self._max_pending = max_pending
         self._lock = threading.RLock()
@@ -106,17 +139,28 @@ class Tracker:
         self._stop = threading.Event()
         self._closed = False
         self._requested_step = self._agg.last_processed_step
-        # Mirrors open on the background thread (importing MLflow and opening its run take
-        # seconds): a new tracker, or actor, answers at once; their calls are queued meanwhile.
+        # Drained events of steps after _requested_step, waiting for their process_and_log:
+        # those held since the last processing, and those held before it (released at the next).
+        self._ahead_new: list[EventTuple] = []
+        self._ahead_old: list[EventTuple] = []
+        self._ahead_split_at = self._requested_step
+        # Mirrors open on a thread of their own (see the module docstring): a new tracker, or
+        # actor, answers at once; each mirror's calls are queued in its GuardedSink meanwhile.
         self._sinks = {s.name: s for s in (_guarded(sink) for sink in chosen)}
         self._resume_ids: Mapping[str, str] = saved.get("sink_ids", {})
-        self._mirrors_open = threading.Event()
         self.files.save_configs({"tracker": self.config.model_dump(mode="json")})
         params = _flat_params(self.config)
         for sink in self._sinks.values():
-            sink.log_params(params)
+            sink.log_params(params)  # queued: the first call a mirror gets once open
+        # set once the mirror's open was tried (opened, or failed and left to GuardedSink)
+        self._open_tried = {name: threading.Event() for name in self._sinks}
+        self._flush_may_wait = set(self._sinks)  # mirrors no flush has waited for yet
         self._thread = threading.Thread(target=self._loop, name="labtrack-tracker", daemon=True)
         self._thread.start()
+        if self._sinks:
+            threading.Thread(
+                target=self._open_mirrors, name="labtrack-mirrors", daemon=True
+            ).start()
 
     # ------------------------------------------------------------------ events (hot path)
 
@@ -146,6 +190,35 @@ class Tracker:
         """trieye's name for :meth:`log_events`."""
         return self.log_events(events)
 
+    def log_video(
+        self,
+        tag: str,
+        video: Any,
+        step: int | None = None,
+        fps: float = 30.0,
+        *,
+        format: Literal["mp4", "gif"] = "mp4",
+    ) -> None:
+        """Record a video in the run at ``step``: by default the step training last reported
+        (``process_and_log``, or the checkpoint a resume loaded).
+
+        >>> tracker.log_video("Video/Episode", frames, fps=50)  # doctest: +SKIP
+
+        ``video`` is either frames (a T×H×W×C uint8 array, or anything ``Run.log_video``
+        takes), encoded here, on the caller's thread, as an H.264 MP4 (``labtrack[media]``) or
+        with ``format="gif"`` a GIF, downscaled to 320 px; or the bytes of an MP4 or GIF file
+        encoded elsewhere, stored as they are. Across Ray, send bytes: ``TrackerClient.log_video``
+        encodes on the worker and ships kilobytes instead of megabytes of frames.
+        ``RunView.videos(tag)`` reads the videos back; ``labtrack ui`` plays them.
+
+        Raises ValueError naming the tag for a bad tag, step, fps or format and for bytes that
+        are not a ``format`` file, TypeError for a value of the wrong type (frames that are not
+        images). A file the disk refuses is reported and counted by the run, never raised.
+        """
+        at = self._requested_step if step is None else step
+        with self._lock:
+            self.run.log_video(tag, video, fps, step=at, format=format)
+
     def process_and_log(
         self, current_global_step: int | None = None, *, step: int | None = None
     ) -> None:
@@ -157,30 +230,52 @@ class Tracker:
     def force_process_and_log(
         self, current_global_step: int | None = None, *, step: int | None = None
     ) -> None:
-        """Aggregate and log everything pending now, at ``current_global_step`` (or ``step=``);
-        on disk when it returns."""
+        """Aggregate and log everything pending now, at ``current_global_step`` (or ``step=``).
+
+        When it returns the points are on disk in the labtrack run and sent to every open
+        mirror. A mirror still opening is waited for once, at most a second; after that its
+        points stay queued and reach it, in order, when it opens.
+        """
         self.process_and_log(_step_arg(current_global_step, step))
-        self._open_mirrors()
         self._process(force=True)
         with self._lock:
             self.run.flush()
-            for sink in self._sinks.values():
-                sink.flush()
+        self._flush_mirrors()
 
     # ------------------------------------------------------------------ processing
 
-    def _drain(self) -> None:
+    def _drain(self, *, everything: bool = False) -> None:
+        """Move queued events into the aggregator; those of a step after the requested one wait
+        (see the module docstring), unless ``everything``."""
         pending = self._pending
-        n = len(pending)
-        if not n:
-            return
-        batch = [pending.popleft() for _ in range(n)]
+        if not pending:
+            waiting = self._ahead_old or self._ahead_new
+            if not waiting or (not everything and self._requested_step == self._ahead_split_at):
+                return  # nothing to move
+        batch = [pending.popleft() for _ in range(len(pending))]
         with self._lock:
-            self._agg.add_many(batch)
+            held = len(self._ahead_old) + len(self._ahead_new)
+            if everything or held + len(batch) > self._max_pending:  # memory stays bounded
+                ready = [*self._ahead_old, *self._ahead_new, *batch]
+                self._ahead_old, self._ahead_new = [], []
+            else:
+                limit = self._requested_step
+                ready = []
+                if held and limit != self._ahead_split_at:  # their step may have come
+                    ready, self._ahead_old = _split(self._ahead_old, limit, ready)
+                    ready, self._ahead_new = _split(self._ahead_new, limit, ready)
+                self._ahead_split_at = limit
+                ready, ahead = _split(batch, limit, ready)
+                self._ahead_new.extend(ahead)
+            if ready:
+                self._agg.add_many(ready)
 
     def _process(self, *, force: bool = False) -> list[Point]:
-        self._drain()
+        self._drain(everything=force)
         with self._lock:
+            if self._ahead_old:  # waited a whole interval for their process_and_log: take them
+                self._agg.add_many(self._ahead_old)
+            self._ahead_old, self._ahead_new = self._ahead_new, []
             points = self._agg.process(self._requested_step, force=force)
             if points:
                 self._write(points)
@@ -205,20 +300,7 @@ class Tracker:
         for key, value in counts.items():
             self.run.summary[f"tracker_events_{key}"] = value
 
-    def _open_mirrors(self) -> None:
-        """Open every mirror (once; later calls return at once)."""
-        if self._mirrors_open.is_set():
-            return
-        with self._lock:
-            if not self._mirrors_open.is_set():
-                self._open_sinks(list(self._sinks.values()), self._resume_ids)
-                self._mirrors_open.set()
-
     def _loop(self) -> None:
-        try:
-            self._open_mirrors()
-        except Exception:  # the one boundary (GuardedSink already keeps failures to itself)
-            log.exception("tracker: opening the mirrors failed")
         interval = self.config.stats.processing_interval_seconds
         next_process = time.monotonic() + interval
         while not self._stop.is_set():
@@ -239,24 +321,75 @@ class Tracker:
 
     # ------------------------------------------------------------------ sinks
 
-    def _open_sinks(
-        self, chosen: Sequence[Sink], resume_ids: Mapping[str, str]
-    ) -> dict[str, GuardedSink]:
-        run = SinkRun(self.config.app_name, self.config.run_name, self.files.run_dir)
-        opened: dict[str, GuardedSink] = {}
-        for sink in chosen:
-            guarded = sink if isinstance(sink, GuardedSink) else GuardedSink(sink)
-            resume = resume_ids.get(guarded.name)
-            guarded.open(SinkRun(run.experiment, run.name, run.run_dir, resume_id=resume))
-            opened[guarded.name] = guarded
-        return opened
+    def _open_mirrors(self) -> None:
+        """Open the mirrors one after another, on the thread that runs this; a mirror not
+        reached before shutdown is left closed (its close reported what it did not get)."""
+        try:
+            for name, sink in list(self._sinks.items()):
+                if not self._closed:
+                    self._open_mirror(sink)
+                self._open_tried[name].set()
+        finally:
+            for tried in self._open_tried.values():
+                tried.set()
+
+    def _open_mirror(self, sink: GuardedSink) -> None:
+        """Open one mirror (``GuardedSink.open`` reports failures itself and sends the calls
+        queued meanwhile), then record its backend id for a restart."""
+        resume = self._resume_ids.get(sink.name)
+        sink.open(SinkRun(self.config.app_name, self.config.run_name, self.files.run_dir, resume))
+        if not sink.backend_id:
+            return
+        with self._lock:
+            if self._closed:  # shutdown saves the state itself
+                return
+            try:
+                self.files.save_tracker_state(self._state())
+            except OSError:  # the next processing saves it again
+                log.warning(
+                    "tracker: saving the state after opening %r failed", sink.name, exc_info=True
+                )
+
+    def _flush_mirrors(self) -> None:
+        deadline = time.monotonic() + _FLUSH_OPEN_WAIT_SECONDS
+        for name, sink in list(self._sinks.items()):
+            tried = self._open_tried[name]
+            if not tried.is_set() and name in self._flush_may_wait:
+                self._flush_may_wait.discard(name)
+                if not tried.wait(max(0.0, deadline - time.monotonic())):
+                    log.info(
+                        "mirror %r is still opening: its points are queued and sent when it "
+                        "opens (the labtrack run has them now)",
+                        name,
+                    )
+            if tried.is_set():
+                sink.flush()
+
+    def _close_mirrors(self, sinks: Mapping[str, GuardedSink]) -> None:
+        """Close ``sinks``, waiting at most ``mirror_close_timeout_seconds`` in all for those
+        still opening (``GuardedSink.close`` warns about what they had not mirrored)."""
+        bound = self.config.mirror_close_timeout_seconds
+        deadline = time.monotonic() + bound
+        late = []
+        for name, sink in sinks.items():
+            if not self._open_tried[name].wait(max(0.0, deadline - time.monotonic())):
+                late.append(name)
+            sink.close(timeout=max(0.0, deadline - time.monotonic()))
+        if late:
+            log.warning(
+                "tracker: waited %.1f s (TrackerConfig.mirror_close_timeout_seconds) for "
+                "mirror(s) %s to open; what they did not receive is listed above",
+                bound,
+                ", ".join(late),
+            )
 
     def _mirror_names(self) -> list[str]:
         if self.config.mirrors is not None:
             for name in self.config.mirrors:
-                require(
-                    _MIRROR_MODULE[name], name if name != "console" else "ray", f"The {name} mirror"
-                )
+                # Found, not imported: the mirror's own thread imports it (MLflow takes seconds).
+                if importlib.util.find_spec(_MIRROR_MODULE[name]) is None:
+                    extra = name if name != "console" else "ray"
+                    raise MissingExtraError(_MIRROR_MODULE[name], extra, f"The {name} mirror")
             return [str(n) for n in dict.fromkeys(self.config.mirrors)]
         wanted = dict.fromkeys(t for m in self.config.stats.metrics for t in m.log_to)
         names: list[str] = []
@@ -385,8 +518,8 @@ class Tracker:
     # ------------------------------------------------------------------ information
 
     def get_mlflow_run_id(self) -> str | None:
-        """The MLflow run id, or None when there is no MLflow mirror, or it has not opened yet
-        (mirrors open in the background; ``force_process_and_log`` waits for them)."""
+        """The MLflow run id, or None when there is no MLflow mirror or it has not opened yet
+        (mirrors open in the background; see the module docstring)."""
         sink = self._sinks.get("mlflow")
         return sink.backend_id if sink is not None else None
 
@@ -428,17 +561,21 @@ class Tracker:
             self._requested_step = max(self._requested_step, self._agg.last_processed_step)
 
     def close_tb_writer(self) -> None:
-        """Flush and close the TensorBoard mirror (trieye's call; the rest keep running)."""
-        self._open_mirrors()
+        """Flush and close the TensorBoard mirror (trieye's call; the rest keep running).
+
+        Waits for it to open as ``shutdown`` does, at most ``mirror_close_timeout_seconds``."""
         with self._lock:
             sink = self._sinks.pop("tensorboard", None)
-            if sink is not None:
-                sink.flush()
-                sink.close()
+        if sink is not None:
+            self._close_mirrors({"tensorboard": sink})
 
     def get_counts(self) -> dict[str, Any]:
-        """Event counters (received, nonfinite, unknown, ...) and the step state."""
-        self._drain()
+        """Event counters (received, nonfinite, unknown, ...) and the step state.
+
+        Every event received so far is counted: those waiting for their step's
+        ``process_and_log`` are aggregated now (and logged with the next processing).
+        """
+        self._drain(everything=True)
         with self._lock:
             return {
                 **self._agg.counts,
@@ -456,7 +593,11 @@ class Tracker:
     # ------------------------------------------------------------------ lifecycle
 
     def shutdown(self) -> None:
-        """Process what is pending, close the mirrors and finish the run. Idempotent."""
+        """Process what is pending, close the mirrors and finish the run. Idempotent.
+
+        Mirrors still opening are waited for at most ``config.mirror_close_timeout_seconds``
+        (5 s by default) in all; a warning names the calls they had not received by then.
+        """
         if self._closed:
             return
         self._closed = True
@@ -464,13 +605,13 @@ class Tracker:
         self._wake.set()
         self._thread.join(timeout=10)
         try:
-            self._open_mirrors()
             self._process(force=True)
         finally:
-            with self._lock:
-                for sink in self._sinks.values():
-                    sink.close()
-                self.run.finish("completed")
+            try:
+                self._close_mirrors(dict(self._sinks))
+            finally:
+                with self._lock:
+                    self.run.finish("completed")
 
     def __enter__(self) -> Tracker:
         return self
@@ -494,6 +635,21 @@ def _as_tuple(e: RawMetricEvent) -> EventTuple:
     return (e.name, e.value, e.global_step, e.context, e.timestamp)
 
 
+def _split(
+    batch: list[EventTuple], limit: int, ready: list[EventTuple]
+) -> tuple[list[EventTuple], list[EventTuple]]:
+    """``ready`` extended with the events of ``batch`` up to step ``limit``, and the rest.
+    Malformed events count as ready: the aggregator counts them."""
+    ahead: list[EventTuple] = []
+    for item in batch:
+        try:
+            later = item[2] > limit
+        except (TypeError, IndexError, KeyError):
+            later = False
+        (ahead if later else ready).append(item)
+    return ready, ahead
+
+
 def _step_arg(current_global_step: int | None, step: int | None) -> int:
     if current_global_step is None and step is None:
         raise TypeError("process_and_log() needs the step: current_global_step=N (or step=N)")
@@ -509,3 +665,14 @@ def _flat_params(config: TrackerConfig) -> dict[str, Any]:
     params["stats.processing_interval_seconds"] = config.stats.processing_interval_seconds
     params["stats.metrics"] = ",".join(m.name for m in config.stats.metrics)
     return params
+
+
+def _fetch_from_the_stores_node(files: RunFiles) -> None:
+    """On a Ray node that cannot see the store, bring the run's checkpoints, buffers and step
+    state here first, so a tracker restarted on another node resumes like one restarted in
+    place (``docs/cluster.md``). Outside Ray, or on the store's node, nothing is asked."""
+    if "ray" not in sys.modules:
+        return
+    from ..cluster import fetch_folder
+
+    fetch_folder(files.run_dir, also=[str(files.state_file.relative_to(files.run_dir))])
