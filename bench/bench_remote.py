@@ -76,6 +76,7 @@ import numpy as np
 from _common import fmt, table
 
 import labtrack
+from labtrack.cluster import ingest_actor
 from labtrack.store import open_run
 from labtrack.store._records import KIND_SCALARS, walk_file
 
@@ -344,7 +345,7 @@ class Bench:
         self.remote_root = tmp / "served"
         url = labtrack.serve_store(self.remote_root, name=STORE_NAME)
         assert url == f"ray://{STORE_NAME}", url
-        ingest = ray.get_actor(f"labtrack-store:{STORE_NAME}", namespace="labtrack")
+        ingest = ingest_actor(f"ray://{STORE_NAME}")
         self.actor_pid = int(ray.get(ingest.where.remote(), timeout=300)["pid"])
         actor = ray.remote(num_cpus=0)(Writer)
         self.writers: list[Any] = [

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import labtrack
+from labtrack.cluster import ingest_actor
 from labtrack.store import open_run
 
 ray = pytest.importorskip("ray")
@@ -72,12 +73,7 @@ def test_an_unknown_store_name_is_refused_naming_it(store: Path) -> None:
 
 
 def test_killing_the_ingest_actor_mid_run_loses_and_duplicates_nothing(store: Path) -> None:
-    (name,) = [
-        a["name"]
-        for a in ray.util.list_named_actors(all_namespaces=True)
-        if a["name"].endswith(":remote-writer-tests")  # labtrack-store:<node id>:<store name>
-    ]
-    ingest = ray.get_actor(name, namespace="labtrack")
+    ingest = ingest_actor("ray://remote-writer-tests")
     before = ray.get(ingest.where.remote(), timeout=120)["pid"]
     task = train.remote(3_000, "actor-killed", pause=0.002)
     time.sleep(3)  # the task is logging by now (start-up included)

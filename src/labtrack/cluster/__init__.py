@@ -11,7 +11,14 @@ functions: importing this package does not import Ray).
 
 from __future__ import annotations
 
-from ._route import output_for, serve_store, store_root
+from ._route import ingest_actor, output_for, serve_store, store_root
 from ._sync import fetch_folder, send_folder
 
-__all__ = ["fetch_folder", "output_for", "send_folder", "serve_store", "store_root"]
+__all__ = [
+    "fetch_folder",
+    "ingest_actor",
+    "output_for",
+    "send_folder",
+    "serve_store",
+    "store_root",
+]

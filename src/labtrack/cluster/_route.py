@@ -107,6 +107,21 @@ def store_root(url: str) -> Path:
     )
 
 
+def ingest_actor(store: str | Path) -> Any:
+    """The handle of the ingest actor serving ``store`` (``"ray://<name>"`` or the store's
+    path), for operations and tests (its ``where()`` says its node and pid)."""
+    ray: Any = require("ray", "ray", f"the store {store!r}")
+    name = (
+        store.removeprefix("ray://")
+        if isinstance(store, str) and store.startswith("ray://")
+        else str(Path(store).absolute())
+    )
+    for actor, _node, served in _served(ray):
+        if served == name:
+            return ray.get_actor(actor, namespace=NAMESPACE)
+    raise ValueError(f"no store {store!r} is served on this Ray cluster")
+
+
 def output_for(run_dir: Path, *, force: bool = False) -> Any:
     """A :class:`RemoteOutput` when ``run_dir`` belongs to a store served from another node of
     the Ray cluster this process is part of (or, with ``force``, from any node); None (write
