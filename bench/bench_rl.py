@@ -12,7 +12,10 @@
 2. Runs the pipeline for ``--seconds`` with tracking on (a tracker with no mirrors: events,
    checkpoints, the labtrack run) and off (``--no-tracking``: no tracker at all), alternately
    ``--repeats`` times, and compares their env steps/s (measured from when the workers are
-   ready, as the pipeline prints it).
+   ready, as the pipeline prints it): each run against the tracking-off run of its round, and
+   the median of those ratios. Beside it, the share of the machine's CPU the tracker actor used
+   (its process's CPU seconds over the run's seconds times the cores), which does not move with
+   the machine's load as throughput does.
 3. Writes the curve (mean score against time and env steps) as a PNG.
 """
 
@@ -33,6 +36,9 @@ from _common import fmt, table
 REPO = Path(__file__).resolve().parents[1]
 MILESTONES = (50, 100, 150, 195)  # as the pipeline logs them ("milestone: ...")
 THROUGHPUT = re.compile(r"throughput: (\d+) env steps in ([\d.]+) s")
+TRACKER_CPU = re.compile(
+    r"tracking CPU: the tracker actor used ([\d.]+) s of CPU in those ([\d.]+) s"
+)
 
 
 def run_pipeline(data_dir: Path, run_name: str, *args: str) -> str:
@@ -140,6 +146,8 @@ def main() -> None:
             "on, no per-step events": ["--no-step-events"],
         }
         rates: dict[str, list[float]] = {mode: [] for mode in modes}
+        shares: dict[str, list[float]] = {mode: [] for mode in modes}
+        cores = os.cpu_count() or 1
         minutes = f"{args.seconds / 60:.4f}"
         for i in range(args.repeats):  # interleaved, so that a change in load hits every mode
             for j, (mode, extra) in enumerate(modes.items()):
@@ -147,14 +155,34 @@ def main() -> None:
                     root / f"{i}-{j}", "t", "--minutes", minutes, "--target-score", "0", *extra
                 )
                 rates[mode].append(steps_per_second(out))
+                used = TRACKER_CPU.search(out)
+                if used:
+                    shares[mode].append(float(used[1]) / (float(used[2]) * cores))
         medians = {mode: statistics.median(r) for mode, r in rates.items()}
-        off = medians["off (no tracker)"]
+        off_runs = rates["off (no tracker)"]
         print(f"\nthroughput over {args.seconds:g} s runs ({args.repeats} each, median):")
-        rows = [
-            [mode, fmt(m), f"{m / off:.3f}", ", ".join(fmt(r) for r in rates[mode])]
-            for mode, m in medians.items()
-        ]
-        print(table(["tracking", "env steps/s", "vs off", "runs"], rows))
+        rows = []
+        for mode, m in medians.items():
+            # each run against the tracking-off run of the same round: load drifts less within one
+            paired = statistics.median(
+                r / off for r, off in zip(rates[mode], off_runs, strict=True)
+            )
+            share = f"{100 * statistics.median(shares[mode]):.2f}%" if shares[mode] else "-"
+            rows.append(
+                [mode, fmt(m), f"{paired:.3f}", share, ", ".join(fmt(r) for r in rates[mode])]
+            )
+        print(
+            table(
+                [
+                    "tracking",
+                    "env steps/s",
+                    "vs off (paired)",
+                    f"tracker actor CPU of {cores} cores",
+                    "runs",
+                ],
+                rows,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -209,6 +209,7 @@ class TrainingLoop:
         self.workers.start(self._weights_ref())
         session_env_start, last_progress = self.env_steps, time.monotonic()
         ready_at = last_progress
+        tracker_cpu_start = self._tracker_cpu()
         try:
             while True:
                 self._collect()
@@ -245,10 +246,26 @@ class TrainingLoop:
                 seconds,
                 (self.env_steps - session_env_start) / max(seconds, 1e-9),
             )
+            tracker_cpu = self._tracker_cpu()
+            if tracker_cpu is not None and tracker_cpu_start is not None:
+                log.info(
+                    "tracking CPU: the tracker actor used %.2f s of CPU in those %.1f s",
+                    tracker_cpu - tracker_cpu_start,
+                    seconds,
+                )
             self.save_checkpoint(wait=True)
         finally:
             self.workers.shutdown()
             self.client.close()
+
+    def _tracker_cpu(self) -> float | None:
+        """The tracker actor's CPU seconds so far (None without tracking, or no answer)."""
+        if self.c.tracker_actor is None:
+            return None
+        try:
+            return float(self._ray.get(self.c.tracker_actor.cpu_seconds.remote(), timeout=60))
+        except Exception:  # a figure for the log only: never a reason to stop training
+            return None
 
     def _collect(self) -> None:
         obs_dim = self.c.model_config.OBS_DIM

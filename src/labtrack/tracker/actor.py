@@ -136,6 +136,13 @@ class TrackerActorBody:
 
         return os.getpid()
 
+    def cpu_seconds(self) -> float:
+        """CPU time this actor's process has used (every thread): what tracking costs the
+        machine, for benchmarks (``bench/bench_rl.py``)."""
+        import time
+
+        return time.process_time()
+
     def shutdown(self) -> None:
         self._tracker.shutdown()
 
