@@ -120,7 +120,7 @@ def test_same_name_and_same_values_is_an_error(tmp_path):
 
 def test_unstorable_config_values_are_refused_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match=r"'a': value at 'opt.fn' has type builtin_function"):
-        make().run(configs=[{"name": "a", "lr": 1, "opt": {"fn": print}}], argv=[])
+        make().run(configs=[{"name": "a", "lr": 1, "opt": {"fn": len}}], argv=[])
     assert not Path("out").exists()
 
 
