@@ -57,6 +57,7 @@ def test_actor_with_batching_client_counts_every_event_and_survives_bad_calls(
                 client.log_event("episode_end", 1.0, 1, {"score": 1.0})
             with pytest.raises(TypeError, match="'value'"):
                 client.log_event("loss", "bad", 1)  # type: ignore[arg-type]
+            client.process_and_log(7)  # the events, then "step 7 is done", in one call
             return client.sent
 
     assert sum(ray.get([worker.remote(3000) for _ in range(2)])) == 6000
@@ -65,6 +66,7 @@ def test_actor_with_batching_client_counts_every_event_and_survives_bad_calls(
     ray.get(actor.force_process_and_log.remote(1))  # ...and the actor carries on
     counts = ray.get(actor.get_counts.remote())
     assert counts["received"] == 6001
+    assert counts["last_processed_step"] == 7  # the workers' step, not the 1 forced above
     assert ray.get(actor.latest_values.remote()) == {"loss": 1.0, "score": 6000.0}
     run_dir = ray.get(actor.get_run_base_dir.remote())
     ray.get(actor.shutdown.remote())

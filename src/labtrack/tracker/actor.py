@@ -45,8 +45,10 @@ class TrackerActorBody:
     def log_event(self, event: RawMetricEvent) -> None:
         self._tracker.log_event(event)
 
-    def log_events(self, batch: Iterable[RawMetricEvent | EventTuple]) -> int:
-        return self._tracker.log_events(batch)
+    def log_events(
+        self, batch: Iterable[RawMetricEvent | EventTuple], *, step: int | None = None
+    ) -> int:
+        return self._tracker.log_events(batch, step=step)
 
     def log_batch_events(self, events: Iterable[RawMetricEvent]) -> int:
         return self._tracker.log_batch_events(events)

@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .batch import is_run
 from .config import MetricConfig, StatsConfig
 
 log = logging.getLogger(__name__)
@@ -162,15 +163,7 @@ class Aggregator:
         targets = self._by_event.get(name)
         if targets is None:
             if name != self._episode_event:
-                counts["unknown"] += 1
-                if name not in self.unknown_names:
-                    self.unknown_names.add(name)
-                    log.warning(
-                        "event %r matches no metric (no raw_event_name, name or "
-                        "rate_numerator_event is %r); such events are counted and dropped",
-                        name,
-                        name,
-                    )
+                self._unknown(name, 1)
             return
         for metric, series in targets:
             v = value
@@ -192,15 +185,55 @@ class Aggregator:
             if len(values) >= FOLD_AT:
                 series.fold()
 
+    def add_run(self, name: str, values: Sequence[float]) -> None:
+        """``add(name, v, step)`` for each of ``values`` (context-free events, as the batching
+        client packs them: ``labtrack.tracker.batch``), at C speed rather than one by one."""
+        n = len(values)
+        counts = self.counts
+        counts["received"] += n
+        if name == self._episode_event:
+            self.episodes += n
+        targets = self._by_event.get(name)
+        if targets is None:
+            if name != self._episode_event:
+                self._unknown(name, n)
+            return
+        finite = values if all(map(math.isfinite, values)) else [*filter(math.isfinite, values)]
+        for metric, series in targets:
+            if metric.context_key is not None:
+                counts["missing_context"] += n
+                continue
+            counts["nonfinite"] += n - len(finite)
+            if finite:
+                series.values.extend(finite)
+                series.seen = True
+                if len(series.values) >= FOLD_AT:
+                    series.fold()
+
+    def _unknown(self, name: str, n: int) -> None:
+        self.counts["unknown"] += n
+        if name not in self.unknown_names:
+            self.unknown_names.add(name)
+            log.warning(
+                "event %r matches no metric (no raw_event_name, name or "
+                "rate_numerator_event is %r); such events are counted and dropped",
+                name,
+                name,
+            )
+
     def add_many(self, batch: Iterable[Any]) -> None:
-        """``add`` for each ``(name, value, step, context[, timestamp])`` tuple; malformed ones are counted
-        as ``invalid`` (and reported once) instead of raising."""
+        """``add`` for each ``(name, value, step, context[, timestamp])`` tuple, ``add_run`` for
+        a packed run (``value`` an ``array("d")``); malformed ones are counted as ``invalid``
+        (and reported once) instead of raising."""
         add = self.add
         for item in batch:
             try:
                 if len(item) not in (4, 5):  # (name, value, step, context[, timestamp])
                     raise ValueError(item)
-                add(*item)
+                if is_run(item[1]):
+                    self.add_run(item[0], item[1])
+                else:
+                    add(*item)
             except (TypeError, ValueError):
                 self.counts["invalid"] += 1
                 if self.counts["invalid"] == 1:

@@ -9,7 +9,9 @@ under one. A Ray worker therefore logs through a :class:`TrackerClient`::
 
 Events are checked on the caller's side (a wrong type raises ``TypeError`` naming the field) and
 sent with one ``log_events`` call per ``batch_size`` events, on a timer every
-``flush_interval_seconds``, and on ``close()`` / interpreter exit. At most ``max_in_flight``
+``flush_interval_seconds``, on ``process_and_log(step)`` (the events, then the step, in one
+call) and on ``close()`` / interpreter exit; runs of alike events travel packed
+(``labtrack.tracker.batch``). At most ``max_in_flight``
 batches are unacknowledged: past that, the caller waits for the oldest, so a slow actor slows
 the workers down instead of letting a queue grow without bound.
 
@@ -30,6 +32,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
+from .batch import pack
 from .schemas import RawMetricEvent
 
 _NUMBER = (float, int)
@@ -176,12 +179,30 @@ class TrackerClient:
 
     def flush(self, *, wait: bool = False) -> None:
         """Send what is buffered; with ``wait``, also wait until the actor has queued it all."""
+        self._send(None, wait=wait)
+
+    def process_and_log(self, current_global_step: int) -> None:
+        """Send what is buffered and then the actor's ``process_and_log(current_global_step)``,
+        in one call: a training loop's "step N is done", without a second round trip."""
+        if isinstance(current_global_step, bool) or not isinstance(
+            current_global_step, numbers.Integral
+        ):
+            raise TypeError(
+                "process_and_log() takes the global step as an int, got "
+                f"{type(current_global_step).__name__}"
+            )
+        self._send(int(current_global_step), wait=False)
+
+    def _send(self, step: int | None, *, wait: bool) -> None:
         with self._lock:
             buffer = self._buffer
             n = len(buffer)
-            if n:
-                batch = [buffer.popleft() for _ in range(n)]
-                self._in_flight.append(self._actor.log_events.remote(batch))
+            if n or step is not None:
+                batch = pack([buffer.popleft() for _ in range(n)])  # see labtrack.tracker.batch
+                if step is None:
+                    self._in_flight.append(self._actor.log_events.remote(batch))
+                else:
+                    self._in_flight.append(self._actor.log_events.remote(batch, step=step))
                 self.sent += n
             self._wait_in_flight(0 if wait else self._max_in_flight)
 

@@ -12,8 +12,8 @@ loop uses directly::
 
 Threads: callers only append ``(name, value, step, context)`` tuples to a deque (thread-safe,
 no lock). A background thread drains the deque into the :class:`Aggregator` and processes it
-every ``processing_interval_seconds``; processing and the store writer run under one lock.
-The deque is bounded: past ``max_pending`` events the caller drains it itself (backpressure,
+every ``processing_interval_seconds``, and sleeps in between; processing and the store writer
+run under one lock. The deque is bounded: past ``max_pending`` events the caller drains it itself (backpressure,
 never loss).
 
 Steps: ``process_and_log(N)`` says training finished step N, and the background processing
@@ -55,6 +55,7 @@ from typing import Any, Literal
 from ..errors import MissingExtraError, SerializationError
 from ..sinks import GuardedSink, Sink, SinkRun, create_sink
 from .aggregation import Aggregator, Point
+from .batch import EventBatch
 from .config import TrackerConfig
 from .persistence import RunFiles, to_cpu
 from .schemas import CheckpointData, LoadedTrainingState, RawMetricEvent
@@ -177,14 +178,25 @@ class Tracker:
         if len(self._pending) >= self._max_pending:
             self._drain()
 
-    def log_events(self, batch: Iterable[RawMetricEvent | EventTuple]) -> int:
+    def log_events(
+        self, batch: Iterable[RawMetricEvent | EventTuple], *, step: int | None = None
+    ) -> int:
         """Queue many events: ``RawMetricEvent`` objects or ``(name, value, step, context)``
-        tuples as the batching client sends them. Returns how many were queued."""
-        items = [_as_tuple(e) if isinstance(e, RawMetricEvent) else e for e in batch]
+        tuples, or the :class:`~labtrack.tracker.batch.EventBatch` the batching client packs
+        them into. With ``step``, then ``process_and_log(step)``: the client's one call for
+        both. Returns how many events were queued."""
+        if batch.__class__ is EventBatch:
+            items: list[Any] = batch  # type: ignore[assignment]
+            n = batch.events  # type: ignore[attr-defined]
+        else:
+            items = [_as_tuple(e) if isinstance(e, RawMetricEvent) else e for e in batch]
+            n = len(items)
         self._pending.extend(items)
         if len(self._pending) >= self._max_pending:
             self._drain()
-        return len(items)
+        if step is not None:
+            self.process_and_log(step)
+        return n
 
     def log_batch_events(self, events: Iterable[RawMetricEvent]) -> int:
         """trieye's name for :meth:`log_events`."""
@@ -304,14 +316,15 @@ class Tracker:
         interval = self.config.stats.processing_interval_seconds
         next_process = time.monotonic() + interval
         while not self._stop.is_set():
-            self._wake.wait(min(0.05, interval))
+            # Events wait in the deque until their processing: draining them in between would
+            # do the same work in more, smaller pieces, and wake an idle tracker 20 times a second.
+            self._wake.wait(max(0.0, next_process - time.monotonic()))
             self._wake.clear()
+            if self._stop.is_set():
+                return  # shutdown processes what is left itself
             try:
-                if time.monotonic() >= next_process:
-                    next_process = time.monotonic() + interval
-                    self._process()
-                else:
-                    self._drain()
+                next_process = time.monotonic() + interval
+                self._process()
             except Exception:  # the one boundary: a tracker bug must not kill training
                 log.exception("tracker: processing failed; will retry next interval")
 
