@@ -59,6 +59,13 @@ def test_latest_step_files_best_buffer_and_configs(tmp_path: Path) -> None:
     assert read_state_file(folder / "best.pkl", "checkpoint")["global_step"] == 20
     buffer = read_state_file(tmp_path / "app/runs/r1/buffers/buffer.pkl", "buffer")
     assert buffer == {"buffer_list": [30]}
+    # the buffers of pruned checkpoints go with them; those of kept ones stay
+    buffers = tmp_path / "app/runs/r1/buffers"
+    assert sorted(p.name for p in buffers.iterdir()) == [
+        "buffer.pkl",
+        "buffer_step_20.pkl",
+        "buffer_step_30.pkl",
+    ]
     import json
 
     configs = json.loads((tmp_path / "app/runs/r1/configs/configs.json").read_text())
@@ -204,3 +211,18 @@ def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path: Path) -> Non
     # the restarted owner of the killed run cleans the temporaries the kill left
     Tracker(config(tmp_path, "victim"), sinks=[]).shutdown()
     assert not list((tmp_path / "app/runs/victim").rglob("*.tmp"))
+
+
+def test_unchanged_configs_and_state_are_not_rewritten(tmp_path: Path) -> None:
+    with Tracker(config(tmp_path, "r1"), sinks=[]) as t:
+        configs = tmp_path / "app/runs/r1/configs/configs.json"
+        save(t, 1)
+        first = configs.stat().st_mtime_ns, configs.stat().st_ino
+        save(t, 2)  # the same configs: the file is left as it is
+        assert (configs.stat().st_mtime_ns, configs.stat().st_ino) == first
+        t.save_run_config({"model": {"layers": 3}})  # changed: rewritten
+        assert configs.stat().st_ino != first[1]
+        assert '"layers": 3' in configs.read_text()
+        configs.unlink()  # deleted behind the tracker's back: written again
+        save(t, 3)
+        assert configs.is_file()

@@ -37,6 +37,7 @@ MAGIC = b"LABTRACK-STATE\n"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<HQ32s")
 _STEP_FILE = re.compile(r"^checkpoint_step_(\d+)\.pkl$")
+_BUFFER_STEP_FILE = re.compile(r"^buffer_step_(\d+)\.pkl$")
 
 
 def atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
@@ -163,6 +164,9 @@ class RunFiles:
         #: Told of every file written, once it is complete (a run recorded through another
         #: node sends them there: ``Run.save_file``).
         self.on_written: Callable[[Path], None] | None = None
+        # The text last written to each JSON file: an unchanged one is not written again (a
+        # tracker saves its state every second and the configs with every checkpoint).
+        self._json_written: dict[Path, str] = {}
 
     def _written(self, *paths: Path) -> None:
         if self.on_written is not None:
@@ -198,10 +202,19 @@ class RunFiles:
         return latest
 
     def _prune(self) -> None:
+        """Delete step files past ``KEEP_LAST_N_CHECKPOINTS``, and the buffers saved with them:
+        a buffer is read back only with its own checkpoint (or as ``buffer.pkl``)."""
         steps = step_files(self.checkpoints)
         for path in steps[self.p.KEEP_LAST_N_CHECKPOINTS :]:
             with contextlib.suppress(OSError):
                 path.unlink()
+        if not steps[self.p.KEEP_LAST_N_CHECKPOINTS :]:
+            return
+        oldest_kept = _step_of(steps[: self.p.KEEP_LAST_N_CHECKPOINTS][-1], _STEP_FILE)
+        for path, step in _numbered(self.buffers, _BUFFER_STEP_FILE):
+            if step < oldest_kept:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def save_buffer(self, items: list[Any], step: int | None = None) -> Path:
         """Write the buffer atomically: ``buffer_step_<step>.pkl`` (as trieye) and
@@ -221,15 +234,19 @@ class RunFiles:
     def save_configs(self, configs: Mapping[str, Any]) -> Path:
         """Write the configs as JSON (values JSON cannot hold are written as their ``str``)."""
         path = self.configs / self.p.CONFIG_FILENAME
-        text = json.dumps(configs, indent=2, sort_keys=True, default=str)
-        atomic_write(path, text.encode())
-        self._written(path)
+        self._save_json(path, json.dumps(configs, indent=2, sort_keys=True, default=str))
         return path
 
     def save_tracker_state(self, state: Mapping[str, Any]) -> None:
         """The tracker's step state, read back by a restarted tracker of the same run."""
-        atomic_write(self.state_file, json.dumps(state, default=str).encode())
-        self._written(self.state_file)
+        self._save_json(self.state_file, json.dumps(state, default=str))
+
+    def _save_json(self, path: Path, text: str) -> None:
+        if self._json_written.get(path) == text and path.is_file():
+            return
+        atomic_write(path, text.encode())
+        self._json_written[path] = text
+        self._written(path)
 
     def load_tracker_state(self) -> dict[str, Any] | None:
         try:
@@ -300,11 +317,20 @@ class RunFiles:
 
 def step_files(folder: Path) -> list[Path]:
     """``checkpoint_step_N.pkl`` files in ``folder``, highest step first."""
+    found = sorted(((step, path) for path, step in _numbered(folder, _STEP_FILE)), reverse=True)
+    return [path for _, path in found]
+
+
+def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[tuple[Path, int]]:
+    """The files of ``folder`` whose name ``pattern`` matches, with the step it captures."""
     if not folder.is_dir():
         return []
-    found = []
-    for path in folder.iterdir():
-        m = _STEP_FILE.match(path.name)
-        if m:
-            found.append((int(m.group(1)), path))
-    return [path for _, path in sorted(found, reverse=True)]
+    return [
+        (path, _step_of(path, pattern)) for path in folder.iterdir() if pattern.match(path.name)
+    ]
+
+
+def _step_of(path: Path, pattern: re.Pattern[str]) -> int:
+    found = pattern.match(path.name)
+    assert found is not None
+    return int(found.group(1))
