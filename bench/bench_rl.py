@@ -1,6 +1,6 @@
 """The flagship pipeline's learning curve and throughput, and what tracking costs it.
 
-    PYTHONPATH=src python bench/bench_rl.py [--seconds 45] [--repeats 2] [--png docs/img/rl_curve.png]
+    PYTHONPATH=src python bench/bench_rl.py [--seconds 60] [--repeats 3] [--png docs/img/rl_curve.png]
 
 1. Runs ``python -m examples.distributed_rl`` with its default config (2 workers, stop at a
    mean score of 195 over 100 episodes, at most 10 minutes) and reads the learning curve back
@@ -15,7 +15,8 @@
    ready, as the pipeline prints it): each run against the tracking-off run of its round, and
    the median of those ratios. Beside it, the share of the machine's CPU the tracker actor used
    (its process's CPU seconds over the run's seconds times the cores), which does not move with
-   the machine's load as throughput does.
+   the machine's load as throughput does. It includes the actor's one-time import of torch
+   (about 1.3 s of CPU) to unpickle the first checkpoint: longer runs amortize it.
 3. Writes the curve (mean score against time and env steps) as a PNG.
 """
 
@@ -110,8 +111,8 @@ def plot(curve: tuple[list[float], list[float], list[float]], path: Path) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=45.0, help="each throughput run")
-    parser.add_argument("--repeats", type=int, default=2, help="throughput runs per mode")
+    parser.add_argument("--seconds", type=float, default=60.0, help="each throughput run")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs per mode")
     parser.add_argument("--png", type=Path, default=REPO / "docs" / "img" / "rl_curve.png")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

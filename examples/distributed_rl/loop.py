@@ -323,12 +323,11 @@ class TrainingLoop:
         log_event("System/Num_Pending_Tasks", float(self.workers.num_pending), step)
         log_event("System/Worker_Replacements", float(self.workers.replacements), step)
         now = time.monotonic()
-        if self.c.tracker_actor is not None and now - self._last_step_note >= 0.25:
-            # a few times a second (the tracker processes once a second anyway); the events go
-            # first, so the tracker has them before the step they belong to
+        if self.c.tracker_actor is not None and now - self._last_step_note >= 0.5:
+            # twice a second (the tracker processes once a second anyway): the events, then
+            # the step they belong to, in one call
             self._last_step_note = now
-            self.client.flush()
-            self.c.tracker_actor.process_and_log.remote(step)
+            self.client.process_and_log(step)
 
     def _progress(self, session_env_start: int) -> None:
         run_time = time.monotonic() - self._session_start
