@@ -39,6 +39,13 @@ def test_runs_of_alike_events_become_one_item_in_order() -> None:
     assert type(again) is EventBatch and again == batch and again.events == 7
 
 
+def test_a_batch_with_few_alike_neighbours_is_left_as_it_is() -> None:
+    events = [("episode_end", 1.0, step, None) for step in range(1000)]  # one per step
+    events[500:502] = [("loss", 0.1, 7, None), ("loss", 0.2, 7, None)]  # one short run
+    batch = pack(events)
+    assert batch == events and batch.events == 1000
+
+
 def test_a_value_array_refuses_travels_unpacked() -> None:
     events = [("n", 2**1100, 1, None), ("n", 1.0, 1, None)]  # too large for a double
     assert pack(events) == events

@@ -32,13 +32,16 @@ class EventBatch(list[tuple[Any, ...]]):
         super().__init__(items)
         self.events = events
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (EventBatch, (list(self), self.events))
-
 
 def pack(events: Sequence[tuple[Any, ...]]) -> EventBatch:
     """``(name, value, step, context)`` tuples with consecutive context-free ones of one name
-    and step merged into one item whose value is an ``array("d")`` of their values."""
+    and step merged into one item whose value is an ``array("d")`` of their values.
+
+    A batch where few neighbours are alike (one event per step, say) is left as it is: finding
+    its few runs would cost more than they save.
+    """
+    if not _worth_packing(events):
+        return EventBatch(events, len(events))
     out = EventBatch(events=len(events))
     for (name, step, context), run in groupby(events, _RUN_KEY):
         items = list(run)
@@ -52,6 +55,18 @@ def pack(events: Sequence[tuple[Any, ...]]) -> EventBatch:
         else:
             out.append((name, values, step, None))
     return out
+
+
+def _worth_packing(events: Sequence[tuple[Any, ...]], probes: int = 16) -> bool:
+    """Whether at least a quarter of ``probes`` neighbour pairs, spread over the batch, are
+    alike: a constant cost, however long the batch."""
+    pairs = len(events) - 1
+    if pairs < 1:
+        return False
+    stride = max(1, pairs // probes)
+    at = range(0, pairs, stride)
+    alike = sum(bool(_RUN_KEY(events[i]) == _RUN_KEY(events[i + 1])) for i in at)
+    return alike * 4 >= len(at)
 
 
 def is_run(value: Any) -> bool:
