@@ -57,10 +57,11 @@ def test_actor_with_batching_client_counts_every_event_and_survives_bad_calls(
                 client.log_event("episode_end", 1.0, 1, {"score": 1.0})
             with pytest.raises(TypeError, match="'value'"):
                 client.log_event("loss", "bad", 1)  # type: ignore[arg-type]
-            client.process_and_log(7)  # the events, then "step 7 is done", in one call
             return client.sent
 
     assert sum(ray.get([worker.remote(3000) for _ in range(2)])) == 6000
+    with TrackerClient(actor) as trainer:  # the training loop's "step 7 is done"...
+        trainer.process_and_log(7)  # ...sent with its buffered events in one call
     with pytest.raises(ray.exceptions.RayTaskError, match="RawMetricEvent"):
         ray.get(actor.log_event.remote({"name": "loss"}))  # wrong type: this call fails...
     ray.get(actor.force_process_and_log.remote(1))  # ...and the actor carries on
