@@ -19,11 +19,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .batch import is_run
 from .config import MetricConfig, StatsConfig
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class Aggregator:
             try:
                 if len(item) not in (4, 5):  # (name, value, step, context[, timestamp])
                     raise ValueError(item)
-                if is_run(item[1]):
+                if item[1].__class__ is array:  # a run packed by labtrack.tracker.batch
                     self.add_run(item[0], item[1])
                 else:
                     add(*item)

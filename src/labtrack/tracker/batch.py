@@ -67,8 +67,3 @@ def _worth_packing(events: Sequence[tuple[Any, ...]], probes: int = 16) -> bool:
     at = range(0, pairs, stride)
     alike = sum(bool(_RUN_KEY(events[i]) == _RUN_KEY(events[i + 1])) for i in at)
     return alike * 4 >= len(at)
-
-
-def is_run(value: Any) -> bool:
-    """Whether an item's value is a packed run of values."""
-    return value.__class__ is array

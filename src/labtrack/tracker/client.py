@@ -199,10 +199,7 @@ class TrackerClient:
             n = len(buffer)
             if n or step is not None:
                 batch = pack([buffer.popleft() for _ in range(n)])  # see labtrack.tracker.batch
-                if step is None:
-                    self._in_flight.append(self._actor.log_events.remote(batch))
-                else:
-                    self._in_flight.append(self._actor.log_events.remote(batch, step=step))
+                self._in_flight.append(self._actor.log_events.remote(batch, step=step))
                 self.sent += n
             self._wait_in_flight(0 if wait else self._max_in_flight)
 

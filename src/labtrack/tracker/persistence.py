@@ -204,14 +204,15 @@ class RunFiles:
     def _prune(self) -> None:
         """Delete step files past ``KEEP_LAST_N_CHECKPOINTS``, and the buffers saved with them:
         a buffer is read back only with its own checkpoint (or as ``buffer.pkl``)."""
-        steps = step_files(self.checkpoints)
-        for path in steps[self.p.KEEP_LAST_N_CHECKPOINTS :]:
+        keep = self.p.KEEP_LAST_N_CHECKPOINTS  # > 0 here
+        checkpoints = _by_step(self.checkpoints, _STEP_FILE)
+        if len(checkpoints) <= keep:
+            return
+        for _, path in checkpoints[keep:]:
             with contextlib.suppress(OSError):
                 path.unlink()
-        if not steps[self.p.KEEP_LAST_N_CHECKPOINTS :]:
-            return
-        oldest_kept = _step_of(steps[: self.p.KEEP_LAST_N_CHECKPOINTS][-1], _STEP_FILE)
-        for path, step in _numbered(self.buffers, _BUFFER_STEP_FILE):
+        oldest_kept = checkpoints[keep - 1][0]
+        for step, path in _by_step(self.buffers, _BUFFER_STEP_FILE):
             if step < oldest_kept:
                 with contextlib.suppress(OSError):
                     path.unlink()
@@ -317,20 +318,13 @@ class RunFiles:
 
 def step_files(folder: Path) -> list[Path]:
     """``checkpoint_step_N.pkl`` files in ``folder``, highest step first."""
-    found = sorted(((step, path) for path, step in _numbered(folder, _STEP_FILE)), reverse=True)
-    return [path for _, path in found]
+    return [path for _, path in _by_step(folder, _STEP_FILE)]
 
 
-def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[tuple[Path, int]]:
-    """The files of ``folder`` whose name ``pattern`` matches, with the step it captures."""
+def _by_step(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the files of ``folder`` whose name ``pattern`` matches (its group
+    is the step), highest step first."""
     if not folder.is_dir():
         return []
-    return [
-        (path, _step_of(path, pattern)) for path in folder.iterdir() if pattern.match(path.name)
-    ]
-
-
-def _step_of(path: Path, pattern: re.Pattern[str]) -> int:
-    found = pattern.match(path.name)
-    assert found is not None
-    return int(found.group(1))
+    found = [(int(m[1]), path) for path in folder.iterdir() if (m := pattern.match(path.name))]
+    return sorted(found, reverse=True)

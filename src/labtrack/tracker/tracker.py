@@ -13,8 +13,8 @@ loop uses directly::
 Threads: callers only append ``(name, value, step, context)`` tuples to a deque (thread-safe,
 no lock). A background thread drains the deque into the :class:`Aggregator` and processes it
 every ``processing_interval_seconds``, and sleeps in between; processing and the store writer
-run under one lock. The deque is bounded: past ``max_pending`` events the caller drains it itself (backpressure,
-never loss).
+run under one lock. The deque is bounded: past ``max_pending`` events the caller drains it
+itself (backpressure, never loss).
 
 Steps: ``process_and_log(N)`` says training finished step N, and the background processing
 logs at the last such N. Events of a later step (its ``process_and_log`` call not yet arrived:
